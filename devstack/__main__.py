@@ -1,0 +1,106 @@
+"""`python -m devstack {up,demo,env}`: the local stack (and the demo) in the foreground; Ctrl-C stops it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from devstack import paths
+from devstack.components import Ports
+from devstack.errors import StackError
+from devstack.process import ManagedProcess
+from devstack.services import LONG_RUNNING, http_ok, service_process
+from devstack.stack import BUCKET, Stack, free_ports
+from shared.logs import configure_logging
+
+logger = logging.getLogger("devstack")
+
+SAMPLE_KEY = "demo/202409-citibike-tripdata-sample.csv"
+SERVICE_ENV_KEYS = ("BIKESHARE_", "AWS_", "SPARK_LOCAL_IP", "PYSPARK_PYTHON")
+
+
+def _wait_for_ctrl_c() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    stop.wait()
+
+
+def demo(stack: Stack) -> None:
+    import asyncio
+
+    from devstack.provision import ensure_bucket
+
+    sample = paths.SAMPLE_DIR / Path(SAMPLE_KEY).name
+    asyncio.run(ensure_bucket(stack.s3.endpoint, BUCKET, stack.access_key, stack.secret_key, {SAMPLE_KEY: sample}))
+    running: list[ManagedProcess] = []
+    try:
+        for name in LONG_RUNNING:
+            proc = service_process(name, stack.service_env(name), stack.logs)
+            proc.start()
+            running.append(proc)
+        web = running[-1]
+        url = f"http://127.0.0.1:{stack.ports.web}/"
+        web.wait_ready(lambda: http_ok(url + "health"), 60)
+        producer = subprocess.run(
+            [sys.executable, "-m", "services.producer", SAMPLE_KEY],
+            env=stack.service_env("producer"),
+            cwd=paths.ROOT,
+            check=False,
+        )
+        if producer.returncode != 0:
+            logger.error("the producer failed (exit %d); see its output above", producer.returncode)
+        print(f"\n  Map: {url}\n  Logs: {stack.logs}\n  Ctrl-C stops everything.\n", flush=True)  # noqa: T201
+        _wait_for_ctrl_c()
+    finally:
+        for proc in reversed(running):
+            proc.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("command", choices=["up", "demo"], help="up: the stack only; demo: stack + services + replay")
+    parser.add_argument("--state", type=Path, default=paths.LOCAL / "demo", help="state directory")
+    parser.add_argument(
+        "--port-base",
+        type=int,
+        default=int(os.environ.get("BIKESHARE_STACK_PORT_BASE", "19100")),
+        help="first of the 32 ports the stack uses (0: any free range)",
+    )
+    parser.add_argument("--env-file", type=Path, help="write the services' environment here (for `source`)")
+    args = parser.parse_args(argv)
+    configure_logging("INFO", "text")
+    try:
+        stack = Stack(args.state, free_ports() if args.port_base == 0 else Ports(args.port_base))
+        stack.start()
+    except StackError as exc:
+        logger.error("%s", exc)
+        return 1
+    try:
+        env = {k: v for k, v in stack.service_env().items() if k.startswith(SERVICE_ENV_KEYS)}
+        if args.env_file:
+            args.env_file.write_text("".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())))
+        if args.command == "demo":
+            demo(stack)
+        else:
+            print("stack is up; Ctrl-C stops it", flush=True)  # noqa: T201
+            _wait_for_ctrl_c()
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The four services of the pipeline: producer, enricher, spark_sink, web."""

@@ -1,0 +1,52 @@
+"""`python -m services.enricher`: run one faust worker of the enricher (start more to scale out)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import faust
+
+from services.enricher.app import create_app
+from services.enricher.settings import EnricherSettings
+from shared.logs import configure_logging
+from shared.observability import HealthServer
+from shared.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+
+class EnricherWorker(faust.Worker):
+    """A faust worker that leaves logging to the project's single configuration."""
+
+    settings: EnricherSettings
+
+    def _setup_logging(self) -> None:
+        configure_logging(self.settings.log_level, self.settings.log_format)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m services.enricher",
+        description="One faust-streaming worker: raw trip events -> clean events / dead letters "
+        "(settings from BIKESHARE_* environment variables). Start more to scale out.",
+    ).parse_args(argv)
+    settings = load_settings(EnricherSettings)
+    configure_logging(settings.log_level, settings.log_format)
+    app = create_app(settings)
+    health = HealthServer(
+        settings.metrics_host, settings.metrics_port, lambda: {"ok": True, "started": bool(app.started)}
+    )
+    health.start()
+    worker = EnricherWorker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.settings = settings
+    try:
+        worker.execute_from_commandline()
+    finally:
+        health.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

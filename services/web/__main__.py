@@ -1,0 +1,59 @@
+"""`python -m services.web`: serve the map with hypercorn (run several replicas behind a balancer to scale)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import asyncpg
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
+
+from services.web.app import create_app
+from services.web.settings import WebSettings
+from shared.logs import configure_logging
+from shared.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+
+async def check_database(dsn: str) -> None:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=10)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise SystemExit(
+            f"postgres at {dsn.split('@')[-1]} is unreachable ({exc}); start it (`./dev up`) "
+            "or fix BIKESHARE_POSTGRES_DSN"
+        ) from exc
+    await conn.close()
+
+
+async def run(settings: WebSettings) -> None:
+    await check_database(str(settings.postgres_dsn))
+    config = Config()
+    config.bind = [f"{settings.web_host}:{settings.web_port}"]
+    config.accesslog = None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("serving the map on http://%s:%d/", settings.web_host, settings.web_port)
+    await serve(create_app(settings), config, shutdown_trigger=stop.wait)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argparse.ArgumentParser(
+        prog="python -m services.web",
+        description="The live map of docks with bikes (settings from BIKESHARE_* environment variables).",
+    ).parse_args(argv)
+    settings = load_settings(WebSettings)
+    configure_logging(settings.log_level, settings.log_format)
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Fixtures for the real components: a local stack (Kafka, Postgres, SeaweedFS) per session, one shared
+SparkSession, and helpers that wait on conditions with deadlines (never on fixed sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from devstack import paths, provision
+from devstack.stack import Stack, free_ports
+
+SHARED = paths.ROOT.parent / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+def start_stack(name: str) -> Stack:
+    state = paths.LOCAL / "tests" / f"{name}-{uuid.uuid4().hex[:8]}"
+    stack = Stack(state, free_ports())
+    stack.start()
+    return stack
+
+
+def stop_stack(stack: Stack) -> None:
+    stack.stop()
+    shutil.rmtree(stack.state, ignore_errors=True)
+    shutil.rmtree(stack.postgres.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The shared stack; tests that need a pristine pipeline start their own with `start_stack`."""
+    started = start_stack("session")
+    try:
+        yield started
+    finally:
+        stop_stack(started)
+
+
+@pytest.fixture(scope="session")
+def spark(stack: Stack) -> Iterator[Any]:
+    from services.spark_sink.session import build_session
+    from services.spark_sink.settings import SparkSinkSettings
+
+    settings = SparkSinkSettings.model_validate(
+        {
+            "kafka_bootstrap_servers": stack.kafka.bootstrap,
+            "postgres_dsn": stack.postgres_dsn,
+            "spark_jars_dir": paths.SPARK_JARS,
+            "spark_checkpoint_dir": stack.state / "unused-checkpoint",
+        }
+    )
+    session = build_session(settings, app_name="bikeshare-tests")
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture
+async def fresh_database(stack: Stack) -> AsyncIterator[str]:
+    """A new, migrated database on the shared Postgres; returns its DSN."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    await provision.create_database(stack.postgres.dsn_admin, name)
+    dsn = stack.postgres_dsn.rsplit("/", 1)[0] + f"/{name}"
+    await provision.migrate(dsn)
+    yield dsn
+    conn = await asyncpg.connect(stack.postgres.dsn_admin)
+    try:
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def eventually(
+    what: str, probe: Callable[[], Awaitable[Any]], deadline_s: float = 60, poll_s: float = 0.25
+) -> Any:
+    """Await `probe()` until it returns something truthy; fail naming `what` and the last value."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    last: Any = None
+    while loop.time() < end:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(poll_s)
+    pytest.fail(f"{what}: not true after {deadline_s:.0f}s (last value {last!r})")
+
+
+def shared_file(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: the tests expect ../shared beside the repository")
+    return path

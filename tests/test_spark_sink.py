@@ -1,0 +1,91 @@
+"""The real streaming query (Kafka connector, foreachBatch) on the shared SparkSession, driven with
+processAllAvailable(): clean events in a topic of its own end up in Postgres exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from devstack import paths, provision
+from devstack.stack import Stack
+from services.spark_sink.batch_writer import BatchWriter
+from services.spark_sink.settings import SparkSinkSettings
+from services.spark_sink.stream import read_clean_topic, start_query
+from shared.events import CleanEvent, EventKind, event_id
+
+pytestmark = [pytest.mark.stack, pytest.mark.spark]
+
+
+def clean_events(count: int) -> list[CleanEvent]:
+    start = datetime(2024, 9, 1, 8, 0, tzinfo=UTC)
+    return [
+        CleanEvent(
+            event_id=event_id(f"trip-{n // 2}", EventKind.START if n % 2 == 0 else EventKind.END),
+            trip_id=f"trip-{n // 2}",
+            kind=EventKind.START if n % 2 == 0 else EventKind.END,
+            event_time=start + timedelta(seconds=7 * n),
+            station_id=f"S{n % 5}",
+            street=f"{n % 5} Ave",
+            lat=40.7 + (n % 5) / 100,
+            lon=-73.95,
+            bike_id=str(n // 2),
+            source=f"test#{n}",
+        )
+        for n in range(count)
+    ]
+
+
+async def publish(bootstrap: str, topic: str, events: list[CleanEvent], extra: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for e in events:
+            await producer.send_and_wait(topic, e.model_dump_json().encode(), key=e.station_id.encode())
+        for raw in extra:
+            await producer.send_and_wait(topic, raw)
+    finally:
+        await producer.stop()
+
+
+async def test_query_writes_every_clean_event_once(
+    spark: Any, stack: Stack, fresh_database: str, tmp_path: Path
+) -> None:
+    topic = f"test.clean.{uuid.uuid4().hex[:8]}"
+    await provision.create_topics(stack.kafka.bootstrap, 3, names=[topic])
+    events = clean_events(300)
+    # A duplicate delivery and a message that is not a CleanEvent must not change the counts.
+    await publish(stack.kafka.bootstrap, topic, events + events[:10], [b"not json"])
+    settings = SparkSinkSettings.model_validate(
+        {
+            "kafka_bootstrap_servers": stack.kafka.bootstrap,
+            "postgres_dsn": fresh_database,
+            "spark_jars_dir": paths.SPARK_JARS,
+            "spark_checkpoint_dir": tmp_path / "checkpoint",
+        }
+    )
+    writer = BatchWriter(fresh_database)
+    query = start_query(read_clean_topic(spark, settings, topic), writer, settings, name=f"q_{topic[-8:]}")
+    try:
+        await asyncio.to_thread(query.processAllAvailable)
+    finally:
+        query.stop()
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM records") == 300
+        departures = Counter(e.station_id for e in events if e.kind is EventKind.START)
+        arrivals = Counter(e.station_id for e in events if e.kind is EventKind.END)
+        rows = await conn.fetch("SELECT station_id, arrivals, departures FROM availability")
+        assert {r["station_id"]: (r["arrivals"], r["departures"]) for r in rows} == {
+            s: (arrivals[s], departures[s]) for s in departures | arrivals
+        }
+        assert await conn.fetchval("SELECT sum(amount) FROM frequency") == 300
+    finally:
+        await conn.close()
