@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer
 
 from devstack import paths, provision
 from devstack.stack import Stack, free_ports
@@ -98,3 +99,30 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing: the tests expect ../shared beside the repository")
     return path
+
+
+async def read_topic(bootstrap: str, topic: str, at_least: int, containing: str = "") -> list[Any]:
+    """Messages of `topic` from the earliest offset (those whose value contains `containing`), once
+    at least `at_least` of them are there."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        max_poll_records=5000,
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+
+        async def enough() -> bool:
+            batch = await consumer.getmany(timeout_ms=500)
+            for messages in batch.values():
+                found.extend(m for m in messages if containing in m.value.decode())
+            return len(found) >= at_least
+
+        await eventually(f"{at_least} messages on {topic}", enough, deadline_s=120)
+    finally:
+        await consumer.stop()
+    return found

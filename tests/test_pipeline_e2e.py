@@ -16,14 +16,13 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from devstack import paths, provision
 from devstack.process import ManagedProcess
 from devstack.services import service_process
 from devstack.stack import BUCKET, Stack
 from shared import topics
-from tests.conftest import eventually, shared_file, start_stack, stop_stack
+from tests.conftest import eventually, read_topic, shared_file, start_stack, stop_stack
 from tests.expected import Expected, from_2021_format
 
 pytestmark = pytest.mark.stack
@@ -130,25 +129,8 @@ async def test_postgres_holds_exactly_the_csv_events(pipeline: Pipeline) -> None
 
 
 async def test_rows_without_a_station_are_dead_lettered_with_the_reason(pipeline: Pipeline) -> None:
-    consumer = AIOKafkaConsumer(
-        topics.DEAD_LETTER,
-        bootstrap_servers=pipeline.stack.kafka.bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await consumer.start()
-    try:
-        letters: list[dict[str, Any]] = []
-
-        async def all_letters() -> bool:
-            batch = await consumer.getmany(timeout_ms=500)
-            letters.extend(json.loads(m.value) for ms in batch.values() for m in ms)
-            return len(letters) >= pipeline.expected.without_station
-
-        await eventually("dead letters", all_letters)
-    finally:
-        await consumer.stop()
+    dead = await read_topic(pipeline.stack.kafka.bootstrap, topics.DEAD_LETTER, pipeline.expected.without_station)
+    letters = [json.loads(m.value) for m in dead]
     assert len(letters) == pipeline.expected.without_station
     assert {letter["stage"] for letter in letters} == {"enricher"}
     assert all(letter["reason"].endswith("event without a station id") for letter in letters)

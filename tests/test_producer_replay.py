@@ -15,12 +15,11 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from devstack import paths, provision
 from devstack.stack import BUCKET, Stack
 from shared import topics
-from tests.conftest import eventually, shared_file
+from tests.conftest import read_topic, shared_file
 
 pytestmark = pytest.mark.stack
 
@@ -42,31 +41,6 @@ def trips_in(path: Any) -> tuple[int, int]:
     start, end = ("started_at", "ended_at") if "started_at" in rows[0] else ("starttime", "stoptime")
     backwards = sum(1 for r in rows if datetime.fromisoformat(r[end]) < datetime.fromisoformat(r[start]))
     return len(rows), backwards
-
-
-async def read_topic(bootstrap: str, topic: str, prefix: str, at_least: int) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-        max_poll_records=5000,
-    )
-    await consumer.start()
-    found: list[Any] = []
-    try:
-
-        async def enough() -> bool:
-            batch = await consumer.getmany(timeout_ms=500)
-            for messages in batch.values():
-                found.extend(m for m in messages if prefix in m.value.decode())
-            return len(found) >= at_least
-
-        await eventually(f"{at_least} messages on {topic}", enough, deadline_s=120)
-    finally:
-        await consumer.stop()
-    return found
 
 
 async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
@@ -107,7 +81,7 @@ async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
     (jc_rows, jc_backwards), (nyc_rows, nyc_backwards) = trips_in(jc), trips_in(nyc)
     backwards = jc_backwards + nyc_backwards
     expected_events = 2 * (jc_rows + nyc_rows - backwards) + 2  # plus the one good row of bad.csv
-    events = await read_topic(stack.kafka.bootstrap, topics.RAW, prefix, expected_events)
+    events = await read_topic(stack.kafka.bootstrap, topics.RAW, expected_events, containing=prefix)
     assert len(events) == expected_events
     decoded = [json.loads(m.value) for m in events]
     assert len({e["event_id"] for e in decoded}) == expected_events
@@ -121,7 +95,7 @@ async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
         ]
         assert times == sorted(times), f"partition {partition} is not in event-time order"
 
-    dead = await read_topic(stack.kafka.bootstrap, topics.DEAD_LETTER, prefix, 2 + backwards)
+    dead = await read_topic(stack.kafka.bootstrap, topics.DEAD_LETTER, 2 + backwards, containing=prefix)
     letters = [json.loads(m.value) for m in dead]
     assert len(letters) == 2 + backwards
     assert {letter["stage"] for letter in letters} == {"producer"}

@@ -9,14 +9,13 @@ import signal
 import sys
 from types import FrameType
 
-import asyncpg
-
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.session import build_session
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.stream import read_clean_topic, start_query
 from shared.logs import configure_logging
 from shared.observability import HealthServer
+from shared.postgres import connect
 from shared.schema import apply_migrations
 from shared.settings import load_settings
 
@@ -24,13 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 async def migrate(dsn: str) -> None:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise SystemExit(
-            f"postgres at {dsn.split('@')[-1]} is unreachable ({exc}); start it (`./dev up`) "
-            "or fix BIKESHARE_POSTGRES_DSN"
-        ) from exc
+    conn = await connect(dsn)
     try:
         await apply_migrations(conn)
     finally:

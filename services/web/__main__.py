@@ -8,31 +8,20 @@ import logging
 import signal
 import sys
 
-import asyncpg
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
 from services.web.app import create_app
 from services.web.settings import WebSettings
 from shared.logs import configure_logging
+from shared.postgres import connect
 from shared.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
 
-async def check_database(dsn: str) -> None:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=10)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        raise SystemExit(
-            f"postgres at {dsn.split('@')[-1]} is unreachable ({exc}); start it (`./dev up`) "
-            "or fix BIKESHARE_POSTGRES_DSN"
-        ) from exc
-    await conn.close()
-
-
 async def run(settings: WebSettings) -> None:
-    await check_database(str(settings.postgres_dsn))
+    await (await connect(str(settings.postgres_dsn))).close()
     config = Config()
     config.bind = [f"{settings.web_host}:{settings.web_port}"]
     config.accesslog = None
