@@ -1,8 +1,9 @@
-"""`python -m devstack {up,demo,env}`: the local stack (and the demo) in the foreground; Ctrl-C stops it."""
+"""`python -m devstack {up,demo}`: the local stack (and the demo) in the foreground; Ctrl-C stops it."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import shlex
@@ -10,6 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
@@ -17,6 +19,7 @@ from devstack import paths
 from devstack.components import Ports
 from devstack.errors import StackError
 from devstack.process import ManagedProcess
+from devstack.provision import ensure_bucket
 from devstack.services import LONG_RUNNING, http_ok, service_process
 from devstack.stack import BUCKET, Stack, free_ports
 from shared.logs import configure_logging
@@ -27,7 +30,8 @@ SAMPLE_KEY = "demo/202409-citibike-tripdata-sample.csv"
 SERVICE_ENV_KEYS = ("BIKESHARE_", "AWS_", "SPARK_LOCAL_IP", "PYSPARK_PYTHON")
 
 
-def _wait_for_ctrl_c() -> None:
+def _wait_for_ctrl_c(watch: Sequence[ManagedProcess] = ()) -> None:
+    """Block until Ctrl-C or SIGTERM, reporting (once) any watched process that dies meanwhile."""
     stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -35,14 +39,16 @@ def _wait_for_ctrl_c() -> None:
 
     signal.signal(signal.SIGINT, handler)
     signal.signal(signal.SIGTERM, handler)
-    stop.wait()
+    alive = list(watch)
+    while not stop.wait(1.0):
+        for proc in list(alive):
+            if (death := proc.death()) is not None:
+                logger.error("%s %s", proc.name, death)
+                alive.remove(proc)
 
 
 def demo(stack: Stack) -> None:
-    import asyncio
-
-    from devstack.provision import ensure_bucket
-
+    """Start the services, replay the bundled sample once, keep serving the map until Ctrl-C."""
     sample = paths.SAMPLE_DIR / Path(SAMPLE_KEY).name
     asyncio.run(ensure_bucket(stack.s3.endpoint, BUCKET, stack.access_key, stack.secret_key, {SAMPLE_KEY: sample}))
     running: list[ManagedProcess] = []
@@ -63,7 +69,7 @@ def demo(stack: Stack) -> None:
         if producer.returncode != 0:
             logger.error("the producer failed (exit %d); see its output above", producer.returncode)
         print(f"\n  Map: {url}\n  Logs: {stack.logs}\n  Ctrl-C stops everything.\n", flush=True)  # noqa: T201
-        _wait_for_ctrl_c()
+        _wait_for_ctrl_c(running)
     finally:
         for proc in reversed(running):
             proc.stop()
@@ -96,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             demo(stack)
         else:
             print("stack is up; Ctrl-C stops it", flush=True)  # noqa: T201
-            _wait_for_ctrl_c()
+            _wait_for_ctrl_c([stack.kafka.process, stack.s3.process, stack.postgres.process])
     finally:
         stack.stop()
     return 0
