@@ -77,6 +77,14 @@ def _as_postgres(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
 
+def _cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes them: base64url of a random UUID, never starting with "-"
+    (the storage tool would read such an id as an option)."""
+    while (cluster_id := base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")).startswith("-"):
+        pass
+    return cluster_id
+
+
 class Kafka:
     """An Apache Kafka broker+controller in KRaft mode, run with `java` from Maven Central jars."""
 
@@ -141,7 +149,7 @@ class Kafka:
         ensure_port_free("kafka controller", self.ports.kafka_controller)
         config = self._write_config()
         if not (self.dir / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = _cluster_id()
             fmt = subprocess.run(
                 self._argv("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
                 capture_output=True,

@@ -13,11 +13,11 @@ from devstack.process import ManagedProcess
 LONG_RUNNING = ("enricher", "spark_sink", "web")
 
 
-def service_process(name: str, env: Mapping[str, str], logs: Path, *args: str, instance: str = "") -> ManagedProcess:
+def service_process(name: str, env: Mapping[str, str], logs: Path, *args: str) -> ManagedProcess:
     return ManagedProcess(
-        f"{name}{instance}",
+        name,
         [sys.executable, "-m", f"services.{name}", *args],
-        logs / f"{name}{instance}.log",
+        logs / f"{name}.log",
         env=env,
         cwd=paths.ROOT,
     )

@@ -154,6 +154,22 @@ def test_websocket_pushed_a_batch_of_stations(pipeline: Pipeline) -> None:
     assert {s["station_id"] for s in update["stations"]} <= pipeline.expected.stations
 
 
+async def test_services_expose_health_and_metrics(pipeline: Pipeline) -> None:
+    enricher = f"http://127.0.0.1:{pipeline.stack.ports.metrics('enricher')}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{enricher}/health") as response:
+            assert response.status == 200
+        async with http.get(f"{enricher}/metrics") as response:
+            metrics = await response.text()
+        async with http.get(f"{pipeline.web_url}/metrics") as response:
+            assert "web_api_requests_total" in await response.text()
+    values = {
+        line.split()[0]: float(line.split()[1]) for line in metrics.splitlines() if line and not line.startswith("#")
+    }
+    assert values["enricher_events_cleaned_total"] == pipeline.expected.events
+    assert values["enricher_events_dead_lettered_total"] == pipeline.expected.without_station
+
+
 @pytest.mark.browser
 async def test_map_shows_a_blue_circle_per_station_with_bikes(pipeline: Pipeline) -> None:
     from playwright.async_api import async_playwright

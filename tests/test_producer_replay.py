@@ -52,6 +52,7 @@ async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
     (stack.state / "jc.zip").write_bytes(archive.getvalue())
     (stack.state / "bad.csv").write_text(BAD_ROWS)
     (stack.state / "notes.csv").write_text("name,comment\nx,not a trip file\n")
+    (stack.state / "broken.zip").write_bytes(b"PK\x03\x04 truncated")
     await provision.ensure_bucket(
         stack.s3.endpoint,
         BUCKET,
@@ -62,6 +63,7 @@ async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
             f"{prefix}201801-1.csv": nyc,
             f"{prefix}bad.csv": stack.state / "bad.csv",
             f"{prefix}notes.csv": stack.state / "notes.csv",
+            f"{prefix}broken.zip": stack.state / "broken.zip",
         },
     )
 
@@ -75,8 +77,9 @@ async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
         timeout=300,
         check=False,
     )
-    assert result.returncode == 1, result.stderr[-2000:]  # one rejected file
-    assert f"skipping s3://{BUCKET}/{prefix}notes.csv" in result.stderr
+    assert result.returncode == 1, result.stderr[-2000:]  # rejected files
+    assert f"skipping s3://{BUCKET}/{prefix}notes.csv: not a Citi Bike trip file" in result.stderr
+    assert f"skipping s3://{BUCKET}/{prefix}broken.zip: not a readable zip archive" in result.stderr
 
     (jc_rows, jc_backwards), (nyc_rows, nyc_backwards) = trips_in(jc), trips_in(nyc)
     backwards = jc_backwards + nyc_backwards

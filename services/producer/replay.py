@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -55,17 +56,26 @@ class Replayer:
             data = await read_object(self.s3, bucket, key)
             self.report.files += 1
             try:
-                for name, rows in csv_documents(key, data):
+                documents = list(csv_documents(key, data))
+            except zipfile.BadZipFile as exc:
+                self.reject(f"s3://{bucket}/{key}", f"not a readable zip archive ({exc})")
+                continue
+            for name, rows in documents:
+                try:
                     for item in split_rows(rows, f"s3://{bucket}/{name}"):
                         if isinstance(item, BadRow):
                             await self.dead_letter(item)
                         else:
                             events.append(item)
-            except FormatError as exc:
-                BAD_FILES.inc()
-                self.report.rejected_files.append(key)
-                logger.error("skipping s3://%s/%s: %s", bucket, key, exc)
+                except FormatError as exc:
+                    self.reject(exc.source, exc.reason)
         return events
+
+    def reject(self, where: str, reason: str) -> None:
+        """A whole file is unusable: report it and go on with the others (the exit code says so)."""
+        BAD_FILES.inc()
+        self.report.rejected_files.append(where)
+        logger.error("skipping %s: %s", where, reason)
 
     async def dead_letter(self, bad: BadRow) -> None:
         self.report.bad_rows += 1

@@ -42,6 +42,11 @@ _US_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
 class FormatError(ValueError):
     """The file's header is not one of the Citi Bike trip formats."""
 
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
 
 class RowError(ValueError):
     """One row cannot become events; the message says why."""
@@ -64,7 +69,7 @@ class Layout:
         columns = {field: index[a] for field, aliases in _ALIASES.items() for a in aliases if a in index}
         missing = [f for f in _REQUIRED if f not in columns]
         if missing or not ({"start_id", "start_lat"} & columns.keys()):
-            raise FormatError(f"{source}: not a Citi Bike trip file (header {list(header)[:6]}...)")
+            raise FormatError(source, f"not a Citi Bike trip file (header {list(header)[:6]}...)")
         return cls(columns, len(header))
 
     def get(self, row: Sequence[str], field: str) -> str | None:
@@ -151,7 +156,7 @@ def split_rows(rows: Iterator[list[str]], source: str) -> Iterator[TripEvent | B
     try:
         header = next(rows)
     except StopIteration:
-        raise FormatError(f"{source}: empty file") from None
+        raise FormatError(source, "empty file") from None
     layout = Layout.from_header(header, source)
     for number, row in enumerate(rows, start=2):  # line numbers as a spreadsheet shows them
         if not row:
