@@ -163,6 +163,9 @@ class Kafka:
     def wait_ready(self, deadline_s: float = 90) -> None:
         self.process.wait_ready(lambda: tcp_open("127.0.0.1", self.ports.kafka), deadline_s)
 
+    def stop(self) -> None:
+        self.process.stop()
+
 
 class Postgres:
     """PostgreSQL from Debian's packages in a project-local data directory on a private port."""
@@ -285,3 +288,6 @@ class SeaweedFS:
 
     def wait_ready(self, deadline_s: float = 60) -> None:
         self.process.wait_ready(lambda: tcp_open("127.0.0.1", self.ports.s3), deadline_s)
+
+    def stop(self) -> None:
+        self.process.stop()

@@ -85,7 +85,7 @@ class Stack:
     def start(self) -> None:
         for name, port in self.ports.infrastructure().items():
             ensure_port_free(name, port)  # all of them before starting anything
-        started = []
+        started: list[Kafka | Postgres | SeaweedFS] = []
         try:
             for component in (self.postgres, self.s3, self.kafka):
                 component.start()
@@ -96,7 +96,7 @@ class Stack:
             asyncio.run(self._provision())
         except BaseException:
             for component in reversed(started):
-                component.process.stop() if component is not self.postgres else self.postgres.stop()
+                component.stop()
             raise
         logger.info(
             "stack ready: kafka %s, postgres %s, s3 %s", self.kafka.bootstrap, self.postgres_dsn, self.s3.endpoint
@@ -109,6 +109,5 @@ class Stack:
         await provision.create_topics(self.kafka.bootstrap, self.partitions)
 
     def stop(self) -> None:
-        self.kafka.process.stop()
-        self.s3.process.stop()
-        self.postgres.stop()
+        for component in (self.kafka, self.s3, self.postgres):
+            component.stop()
