@@ -82,9 +82,9 @@ async def test_query_writes_every_clean_event_once(
         assert await conn.fetchval("SELECT count(*) FROM records") == 300
         departures = Counter(e.station_id for e in events if e.kind is EventKind.START)
         arrivals = Counter(e.station_id for e in events if e.kind is EventKind.END)
-        rows = await conn.fetch("SELECT station_id, arrivals, departures FROM availability")
-        assert {r["station_id"]: (r["arrivals"], r["departures"]) for r in rows} == {
-            s: (arrivals[s], departures[s]) for s in departures | arrivals
+        rows = await conn.fetch("SELECT station_id, bikes FROM availability")
+        assert {r["station_id"]: r["bikes"] for r in rows} == {
+            s: arrivals[s] - departures[s] for s in departures | arrivals
         }
         assert await conn.fetchval("SELECT sum(amount) FROM frequency") == 300
     finally:

@@ -41,13 +41,13 @@ FROM incoming ORDER BY station_id, event_time DESC
 ON CONFLICT (station_id) DO UPDATE SET street = excluded.street, lat = excluded.lat, lon = excluded.lon
 """
 _UPSERT_AVAILABILITY = """
-INSERT INTO availability AS a (station_id, arrivals, departures, last_event_time, batch_id)
-SELECT station_id, count(*) FILTER (WHERE kind = 'end'), count(*) FILTER (WHERE kind = 'start'),
-       max(event_time), $1
-FROM inserted GROUP BY station_id
+INSERT INTO availability AS a (station_id, bikes, capacity, last_event_time, batch_id)
+SELECT i.station_id, count(*) FILTER (WHERE kind = 'end') - count(*) FILTER (WHERE kind = 'start'),
+       min(s.capacity), max(i.event_time), $1
+FROM inserted i LEFT JOIN station_info s USING (station_id) GROUP BY i.station_id
 ON CONFLICT (station_id) DO UPDATE SET
-    arrivals = a.arrivals + excluded.arrivals,
-    departures = a.departures + excluded.departures,
+    bikes = a.bikes + excluded.bikes,
+    capacity = excluded.capacity,
     last_event_time = greatest(a.last_event_time, excluded.last_event_time),
     batch_id = excluded.batch_id,
     updated_at = now()
@@ -92,8 +92,8 @@ async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ..
         await conn.execute(_UPSERT_AVAILABILITY, batch_id)
         await conn.execute(_UPSERT_FREQUENCY)
         await conn.execute(
-            "INSERT INTO sink_batches (batch_id, events, inserted) VALUES ($1, $2, $3) "
-            "ON CONFLICT (batch_id) DO NOTHING",
+            "INSERT INTO sink_batches (batch_id, events, inserted, max_event_time) "
+            "VALUES ($1, $2, $3, (SELECT max(event_time) FROM inserted)) ON CONFLICT (batch_id) DO NOTHING",
             batch_id,
             len(rows),
             inserted,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 _COLUMNS = """
-SELECT a.station_id, l.street, l.lat, l.lon, a.bikes, a.arrivals, a.departures, a.last_event_time
+SELECT a.station_id, l.street, l.lat, l.lon, a.bikes, a.ebikes, a.capacity, a.docks, a.last_event_time
 FROM availability a JOIN location l USING (station_id)
 """
 
@@ -17,8 +17,9 @@ def station_json(row: Any) -> dict[str, object]:
         "lat": row["lat"],
         "lon": row["lon"],
         "bikes": row["bikes"],
-        "arrivals": row["arrivals"],
-        "departures": row["departures"],
+        "ebikes": row["ebikes"],
+        "capacity": row["capacity"],
+        "docks": row["docks"],
         "last_event_time": row["last_event_time"].isoformat(),
     }
 
