@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaProducer
 
 from devstack import paths, provision
@@ -33,7 +34,7 @@ from services.producer.replay import Replayer, order_events
 from services.producer.settings import ProducerSettings
 from services.producer.trip_rows import BadRow, split_rows
 from services.spark_sink.postgres_writer import staging_row, write_events
-from shared.events import CleanEvent, TripEvent
+from shared.events import CleanEvent, TripEvent, encode
 
 DATA = paths.ROOT.parent / "shared" / "data"
 FILES = sorted(p for p in DATA.glob("*/**/*.csv") if "Subway" not in p.name)
@@ -69,7 +70,7 @@ async def write(dsn: str, clean: list[CleanEvent], batch: int = 5000) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         for n in range(0, len(clean), batch):
-            rows = [staging_row(c.model_dump(mode="json")) for c in clean[n : n + batch]]
+            rows = [staging_row(msgspec.to_builtins(c)) for c in clean[n : n + batch]]
             await write_events(conn, n // batch, rows)
     finally:
         await conn.close()
@@ -91,7 +92,7 @@ def main() -> None:
     try:
         catalogue = StationCatalogue.from_gbfs(paths.ROOT / "data" / "stations" / "station_information.json")
         events = parse_all()
-        raw = [e.model_dump_json().encode() for e in events]
+        raw = [encode(e) for e in events]
         clean = [c for c in (normalise(r, catalogue) for r in raw) if isinstance(c, CleanEvent)]
 
         def run(coro: Callable[[], Coroutine[Any, Any, None]]) -> Callable[[], None]:

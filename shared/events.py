@@ -3,6 +3,11 @@
 Every Citi Bike format era becomes the same `TripEvent`; the enricher turns it into a `CleanEvent`
 or a `DeadLetter`. Event ids are deterministic (uuid5 of the trip identity and the event kind), so a
 replay of the same file produces the same ids and the sink can upsert on them.
+
+The events are msgspec Structs: JSON on the wire, encoded and validated by msgspec on the hot path
+(about 1 µs an event, against several for pydantic). Construction in our own code is typed by mypy;
+bytes from a topic are validated by `decode_trip` / `decode_clean`, which raise `EventError` naming
+the field at fault.
 """
 
 from __future__ import annotations
@@ -12,15 +17,26 @@ import typing
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+import msgspec
 
 EVENT_NAMESPACE = uuid.UUID("6f1c2a52-3f4e-5b7a-9a51-8f0d2c1b7e43")
+
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""A datetime that must carry its offset: a naive time on the wire is refused, never guessed."""
+
+EventError = msgspec.DecodeError
+"""Raised when bytes are not a valid event: not JSON, or (msgspec.ValidationError, a subclass) a wrong field."""
 
 
 class EventKind(StrEnum):
     START = "start"
+    """A bike left a station (a trip began)."""
     END = "end"
+    """A bike arrived at a station (a trip ended)."""
+    STOCK = "stock"
+    """Opening stock: a bike (or `count` anonymous bikes) standing at a station before the replay's first trip."""
 
 
 def event_id(trip_id: str, kind: EventKind) -> str:
@@ -28,12 +44,12 @@ def event_id(trip_id: str, kind: EventKind) -> str:
     return str(uuid.uuid5(EVENT_NAMESPACE, f"{trip_id}/{kind.value}"))
 
 
-class _Event(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+class _Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Immutable and strict (unknown fields are refused); subclasses are keyword-only."""
 
 
-class TripEvent(_Event):
-    """A bike leaving (start) or arriving at (end) a station, as read from one trip row."""
+class TripEvent(_Event, frozen=True, kw_only=True):
+    """A bike leaving (start) or arriving at (end) a station, as read from one trip row; or opening stock."""
 
     event_id: str
     trip_id: str
@@ -45,10 +61,13 @@ class TripEvent(_Event):
     lon: float | None = None
     bike_id: str | None = None
     rideable_type: str | None = None
-    source: str = Field(description="s3://bucket/key#row the event was split from")
+    count: int = 1
+    """Bikes this event moves: 1 for a trip side; the number of anonymous bikes for opening stock."""
+    source: str
+    """s3://bucket/key#row the event was split from"""
 
 
-class CleanEvent(_Event):
+class CleanEvent(_Event, frozen=True, kw_only=True):
     """A validated event with a canonical station id, a street name and coordinates."""
 
     event_id: str
@@ -61,18 +80,48 @@ class CleanEvent(_Event):
     lon: float
     bike_id: str | None = None
     rideable_type: str | None = None
+    count: int = 1
     source: str
 
 
-class DeadLetter(_Event):
+class DeadLetter(_Event, frozen=True, kw_only=True):
     """A record the pipeline could not use, kept with where it came from and why."""
 
-    stage: str = Field(description="which service gave up on it: producer or enricher")
+    stage: str
+    """which service gave up on it: producer, enricher or sink"""
     reason: str
-    source: str = Field(description="s3://bucket/key#row, or topic/partition@offset")
+    source: str
+    """s3://bucket/key#row, or topic/partition@offset"""
     event_id: str | None = None
     payload: str
     failed_at: AwareDatetime
+
+
+_encoder = msgspec.json.Encoder()
+_trip_decoder = msgspec.json.Decoder(TripEvent)
+_clean_decoder = msgspec.json.Decoder(CleanEvent)
+_dead_letter_decoder = msgspec.json.Decoder(DeadLetter)
+
+
+def encode(event: TripEvent | CleanEvent | DeadLetter) -> bytes:
+    """The event as compact JSON (UTC times end in `Z`)."""
+    return _encoder.encode(event)
+
+
+def decode_trip(payload: bytes | str) -> TripEvent:
+    return _trip_decoder.decode(payload)
+
+
+def decode_clean(payload: bytes | str) -> CleanEvent:
+    return _clean_decoder.decode(payload)
+
+
+def decode_dead_letter(payload: bytes | str) -> DeadLetter:
+    return _dead_letter_decoder.decode(payload)
+
+
+def field_names(model: type[msgspec.Struct]) -> tuple[str, ...]:
+    return model.__struct_fields__
 
 
 _SPARK_TYPES: dict[object, str] = {
@@ -82,22 +131,22 @@ _SPARK_TYPES: dict[object, str] = {
     bool: "BOOLEAN",
     EventKind: "STRING",
     # Spark's JSON reader is strict about timestamp formats; the sink casts the ISO string itself.
-    AwareDatetime: "STRING",
     datetime: "STRING",
 }
 
 
-def _spark_type(annotation: object) -> str:
+def _spark_type(annotation: Any) -> str:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         (inner,) = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
         return _spark_type(inner)
-    if annotation in _SPARK_TYPES:
-        return _SPARK_TYPES[annotation]
     if typing.get_origin(annotation) is typing.Annotated:  # e.g. AwareDatetime
         return _spark_type(typing.get_args(annotation)[0])
+    if annotation in _SPARK_TYPES:
+        return _SPARK_TYPES[annotation]
     raise TypeError(f"no Spark type for {annotation!r}")
 
 
-def spark_ddl(model: type[BaseModel]) -> str:
+def spark_ddl(model: type[msgspec.Struct]) -> str:
     """The model as a Spark DDL schema string, so the sink never hand-writes a drifting StructType."""
-    return ", ".join(f"{name} {_spark_type(field.annotation)}" for name, field in model.model_fields.items())
+    hints = typing.get_type_hints(model, include_extras=True)
+    return ", ".join(f"{name} {_spark_type(hints[name])}" for name in field_names(model))

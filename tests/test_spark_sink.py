@@ -19,7 +19,7 @@ from devstack.stack import Stack
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.stream import read_clean_topic, start_query
-from shared.events import CleanEvent, EventKind, event_id
+from shared.events import CleanEvent, EventKind, encode, event_id
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
 
@@ -48,7 +48,7 @@ async def publish(bootstrap: str, topic: str, events: list[CleanEvent], extra: l
     await producer.start()
     try:
         for e in events:
-            await producer.send_and_wait(topic, e.model_dump_json().encode(), key=e.station_id.encode())
+            await producer.send_and_wait(topic, encode(e), key=e.station_id.encode())
         for raw in extra:
             await producer.send_and_wait(topic, raw)
     finally:

@@ -17,7 +17,7 @@ from services.enricher.normalise import Rejection, normalise
 from services.enricher.settings import EnricherSettings
 from services.enricher.stations import StationCatalogue
 from shared import topics
-from shared.events import DeadLetter
+from shared.events import DeadLetter, encode
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +60,11 @@ def create_app(settings: EnricherSettings) -> faust.App:
                     payload=event.value.decode(errors="replace"),
                     failed_at=datetime.now(UTC),
                 )
-                await dead.send(key=event.key, value=letter.model_dump_json().encode())
+                await dead.send(key=event.key, value=encode(letter))
                 logger.warning("dead-lettered: %s", result.reason, extra={**where, "event_id": result.event_id})
             else:
                 CLEANED.inc()
-                await clean.send(key=result.station_id.encode(), value=result.model_dump_json().encode())
+                await clean.send(key=result.station_id.encode(), value=encode(result))
                 logger.debug("cleaned", extra={**where, "event_id": result.event_id})
 
     return app

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from services.enricher.stations import StationCatalogue, canonical_station_id, canonical_street, in_service_area
-from shared.events import CleanEvent, TripEvent
+from shared.events import CleanEvent, EventError, decode_trip
 
 
 @dataclass(frozen=True)
@@ -18,10 +16,9 @@ class Rejection:
 
 def normalise(payload: bytes, catalogue: StationCatalogue) -> CleanEvent | Rejection:
     try:
-        event = TripEvent.model_validate_json(payload)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        return Rejection(f"not a TripEvent: {first['loc']}: {first['msg']}")
+        event = decode_trip(payload)
+    except EventError as exc:
+        return Rejection(f"not a TripEvent: {exc}")
     if not event.station_id:
         return Rejection(f"{event.kind} event without a station id", event.event_id)
     station_id = canonical_station_id(event.station_id)
@@ -51,5 +48,6 @@ def normalise(payload: bytes, catalogue: StationCatalogue) -> CleanEvent | Rejec
         lon=lon,
         bike_id=event.bike_id,
         rideable_type=event.rideable_type,
+        count=event.count,
         source=event.source,
     )

@@ -20,7 +20,7 @@ from services.producer.s3_source import csv_documents, list_keys, read_object
 from services.producer.settings import ProducerSettings
 from services.producer.trip_rows import BadRow, FormatError, split_rows
 from shared import topics
-from shared.events import DeadLetter, TripEvent
+from shared.events import DeadLetter, TripEvent, encode
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class Replayer:
         letter = DeadLetter(
             stage="producer", reason=bad.reason, source=bad.source, payload=bad.payload, failed_at=datetime.now(UTC)
         )
-        await self.kafka.send(topics.DEAD_LETTER, letter.model_dump_json().encode())
+        await self.kafka.send(topics.DEAD_LETTER, encode(letter))
         logger.warning("dead-lettered row: %s", bad.reason, extra={"topic": topics.DEAD_LETTER, "event_id": bad.source})
 
     async def publish(self, events: list[TripEvent], speedup: float = 0.0) -> None:
@@ -97,7 +97,7 @@ class Replayer:
                 if (delay := due - time.monotonic()) > 0:
                     await asyncio.sleep(delay)
             key = (event.station_id or "").encode()
-            pending.append(await self.kafka.send(topics.RAW, event.model_dump_json().encode(), key=key))
+            pending.append(await self.kafka.send(topics.RAW, encode(event), key=key))
             if len(pending) >= 10_000:
                 await asyncio.gather(*pending)
                 pending.clear()

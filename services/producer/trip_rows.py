@@ -119,7 +119,7 @@ def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEv
         raise RowError(f"ends before it starts ({get(row, 'end_time')} < {get(row, 'start_time')})")
     bike_id = get(row, "bike_id")
     trip_id = get(row, "ride_id") or f"bike:{bike_id}@{get(row, 'start_time')}"
-    common = {"trip_id": trip_id, "bike_id": bike_id, "rideable_type": get(row, "rideable_type"), "source": source}
+    rideable_type = get(row, "rideable_type")
     return (
         TripEvent(
             event_id=event_id(trip_id, EventKind.START),
@@ -129,7 +129,10 @@ def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEv
             station_name=get(row, "start_name"),
             lat=_coordinate(get(row, "start_lat")),
             lon=_coordinate(get(row, "start_lon")),
-            **common,
+            trip_id=trip_id,
+            bike_id=bike_id,
+            rideable_type=rideable_type,
+            source=source,
         ),
         TripEvent(
             event_id=event_id(trip_id, EventKind.END),
@@ -139,7 +142,10 @@ def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEv
             station_name=get(row, "end_name"),
             lat=_coordinate(get(row, "end_lat")),
             lon=_coordinate(get(row, "end_lon")),
-            **common,
+            trip_id=trip_id,
+            bike_id=bike_id,
+            rideable_type=rideable_type,
+            source=source,
         ),
     )
 

@@ -10,9 +10,9 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from services.spark_sink.settings import SparkSinkSettings
 from shared import topics
-from shared.events import CleanEvent, spark_ddl
+from shared.events import CleanEvent, field_names, spark_ddl
 
-EVENT_COLUMNS = tuple(CleanEvent.model_fields)
+EVENT_COLUMNS = field_names(CleanEvent)
 
 
 def parse_clean_events(kafka_rows: DataFrame) -> DataFrame:

@@ -5,11 +5,23 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
-from pydantic import BaseModel, ValidationError
 
 from shared import topics
-from shared.events import EVENT_NAMESPACE, CleanEvent, DeadLetter, EventKind, TripEvent, event_id, spark_ddl
+from shared.events import (
+    EVENT_NAMESPACE,
+    CleanEvent,
+    DeadLetter,
+    EventError,
+    EventKind,
+    TripEvent,
+    decode_trip,
+    encode,
+    event_id,
+    field_names,
+    spark_ddl,
+)
 
 EDT = timezone(-timedelta(hours=4))
 NAMESPACE = uuid.UUID("6f1c2a52-3f4e-5b7a-9a51-8f0d2c1b7e43")  # copied from shared/events.py by hand
@@ -20,7 +32,7 @@ def trip_event(**overrides: object) -> TripEvent:
         "event_id": "e1",
         "trip_id": "t1",
         "kind": "start",
-        "event_time": datetime(2018, 1, 1, 18, 50, 57, 434_000, tzinfo=UTC),
+        "event_time": "2018-01-01T18:50:57.434Z",
         "station_id": "72",
         "station_name": "W 52 St & 11 Ave",
         "lat": 40.76727216,
@@ -29,10 +41,10 @@ def trip_event(**overrides: object) -> TripEvent:
         "source": "s3://b/k#2",
     }
     fields.update(overrides)
-    return TripEvent.model_validate(fields)
+    return msgspec.convert(fields, TripEvent)
 
 
-def ddl_pairs(model: type[BaseModel]) -> list[tuple[str, str]]:
+def ddl_pairs(model: type[msgspec.Struct]) -> list[tuple[str, str]]:
     pairs = []
     for column in spark_ddl(model).split(", "):
         name, spark_type = column.split(" ")
@@ -51,7 +63,7 @@ def test_event_id_is_deterministic_and_distinguishes_kind_and_trip() -> None:
     assert event_id("bike:31956@2018-01-01 13:50:57.4340", EventKind.START) == event_id(
         "bike:31956@2018-01-01 13:50:57.4340", EventKind.START
     )
-    ids = {event_id(trip, kind) for trip in ("x", "y", "FD772ADA8A3B2363") for kind in EventKind}
+    ids = {event_id(trip, kind) for trip in ("x", "y", "FD772ADA8A3B2363") for kind in (EventKind.START, EventKind.END)}
     assert len(ids) == 6
 
 
@@ -68,9 +80,9 @@ def test_trip_event_json_round_trips() -> None:
             rideable_type="classic_bike",
             trip_id="FD772ADA8A3B2363",
         ),
-        trip_event(event_time=datetime(2024, 9, 6, 16, 30, 38, 511_000, tzinfo=EDT)),
+        trip_event(event_time="2024-09-06T16:30:38.511-04:00"),
     ):
-        again = TripEvent.model_validate_json(event.model_dump_json())
+        again = decode_trip(encode(event))
         assert again == event
         assert again.event_time == event.event_time
 
@@ -82,24 +94,26 @@ def test_trip_event_keeps_the_instant_of_its_time() -> None:
 
 
 def test_trip_event_rejects_a_naive_time() -> None:
-    with pytest.raises(ValidationError, match="timezone"):
-        trip_event(event_time=datetime(2018, 1, 1, 13, 50, 57))  # noqa: DTZ001 - the point of the test
-    with pytest.raises(ValidationError, match="timezone"):
-        TripEvent.model_validate_json(trip_event().model_dump_json().replace("Z", ""))
+    with pytest.raises(EventError, match="timezone"):
+        trip_event(event_time="2018-01-01T13:50:57")
+    with pytest.raises(EventError, match="timezone"):
+        decode_trip(encode(trip_event()).replace(b"Z", b""))
 
 
 def test_trip_event_rejects_extra_fields_and_unknown_kinds() -> None:
-    with pytest.raises(ValidationError, match="extra"):
+    with pytest.raises(EventError, match="unknown field `colour`"):
         trip_event(colour="blue")
-    with pytest.raises(ValidationError, match="kind"):
+    with pytest.raises(EventError, match="kind"):
         trip_event(kind="middle")
-    with pytest.raises(ValidationError, match="source"):
+    with pytest.raises(EventError, match="source"):
+        decode_trip(b'{"event_id":"e","trip_id":"t","kind":"end","event_time":"2024-09-01T00:00:00Z"}')
+    with pytest.raises(TypeError, match="source"):
         TripEvent(event_id="e", trip_id="t", kind=EventKind.END, event_time=datetime.now(UTC))  # type: ignore[call-arg]
 
 
 def test_events_are_frozen() -> None:
     event = trip_event()
-    with pytest.raises(ValidationError, match="frozen"):
+    with pytest.raises(AttributeError):
         event.station_id = "73"  # type: ignore[misc]
 
 
@@ -115,6 +129,7 @@ def test_spark_ddl_of_clean_event() -> None:
         ("lon", "DOUBLE"),
         ("bike_id", "STRING"),
         ("rideable_type", "STRING"),
+        ("count", "BIGINT"),
         ("source", "STRING"),
     ]
 
@@ -122,7 +137,7 @@ def test_spark_ddl_of_clean_event() -> None:
 def test_spark_ddl_names_every_field_once_in_order() -> None:
     for model in (TripEvent, CleanEvent, DeadLetter):
         names = [name for name, _ in ddl_pairs(model)]
-        assert names == list(model.model_fields)
+        assert names == list(field_names(model))
         assert len(set(names)) == len(names)
     assert ddl_pairs(DeadLetter) == [
         ("stage", "STRING"),
@@ -135,7 +150,7 @@ def test_spark_ddl_names_every_field_once_in_order() -> None:
 
 
 def test_spark_ddl_of_other_scalar_types() -> None:
-    class Counts(BaseModel):
+    class Counts(msgspec.Struct, kw_only=True):
         n: int
         maybe: bool | None = None
         when: datetime
@@ -144,13 +159,13 @@ def test_spark_ddl_of_other_scalar_types() -> None:
 
 
 def test_spark_ddl_refuses_types_it_cannot_map() -> None:
-    class Mapping(BaseModel):
+    class Mapping(msgspec.Struct):
         counts: dict[str, int]
 
-    class Listing(BaseModel):
+    class Listing(msgspec.Struct):
         items: list[str]
 
-    class Pair(BaseModel):
+    class Pair(msgspec.Struct):
         pair: tuple[int, ...]
 
     # A container is not its first type argument: each must raise, not become STRING or BIGINT.

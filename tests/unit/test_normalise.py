@@ -19,7 +19,7 @@ import pytest
 from services.enricher.normalise import Rejection, normalise
 from services.enricher.stations import StationCatalogue, canonical_station_id
 from services.producer.trip_rows import split_rows
-from shared.events import CleanEvent, EventKind, TripEvent
+from shared.events import CleanEvent, EventKind, TripEvent, encode
 
 REPO = Path(__file__).resolve().parents[2]
 GBFS_FILE = REPO / "data" / "stations" / "station_information.json"
@@ -221,7 +221,7 @@ def test_real_file_is_rejected_only_where_a_station_id_is_empty(catalogue: Stati
     assert empty == 46  # SOURCES.md: 10 empty start and 36 empty end station ids
     with COCTEAU_FILE.open(newline="") as fh:
         events = [e for e in split_rows(iter(csv.reader(fh)), "s3://b/k") if isinstance(e, TripEvent)]
-    results = [normalise(e.model_dump_json().encode(), catalogue) for e in events]
+    results = [normalise(encode(e), catalogue) for e in events]
     rejections = [r for r in results if isinstance(r, Rejection)]
     assert len(rejections) == empty
     assert all("without a station id" in r.reason for r in rejections)
