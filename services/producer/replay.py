@@ -105,9 +105,11 @@ class Replayer:
         self.progress.files_total = len(selection.objects)
         if position.sorted:
             logger.info("resuming %s after %d published items", checkpoint.directory, position.published)
-            self.report = ReplayReport(**position.reading)
+            self.report = ReplayReport(**position.reading)  # the read phase's report, saved with the spill
             self.report.resumed_from = position.published
         else:
+            for target, reason in selection.missing:
+                self.reject(target, reason)
             self.progress.enter("reading")
             loop = asyncio.get_running_loop()
             await asyncio.to_thread(self._read_all, selection, options, checkpoint, position, loop)

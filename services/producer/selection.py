@@ -33,6 +33,8 @@ def parse_month(text: str) -> Month:
 class Selection:
     objects: list[SourceObject]
     months: tuple[Month, Month] | None
+    missing: list[tuple[str, str]]
+    """(target, reason) of named keys or paths that cannot be read: rejected by name, the rest goes on"""
 
     @property
     def has_s3(self) -> bool:
@@ -44,21 +46,34 @@ async def select(
 ) -> Selection:
     """The selected objects, deduplicated and in time order (by the month in their names, then name)."""
     found: dict[str, SourceObject] = {}
+    missing: list[tuple[str, str]] = []
     if prefix is not None or not targets:
         targets = [*targets, f"s3://{bucket}/{prefix or ''}"]
     for target in targets:
-        for obj in await _resolve(s3, bucket, target):
+        try:
+            resolved = await _resolve(s3, bucket, target)
+        except MissingTarget as exc:
+            missing.append((target, str(exc)))
+            continue
+        for obj in resolved:
             found[obj.url] = obj
     chosen = [o for o in found.values() if in_months(o.name, months)]
-    return Selection(sorted(chosen, key=lambda o: time_order_key(o.name)), months)
+    return Selection(sorted(chosen, key=lambda o: time_order_key(o.name)), months, missing)
+
+
+class MissingTarget(SourceError):
+    """One named object or path cannot be read (the other targets can still be replayed)."""
 
 
 async def _resolve(s3: Any, bucket: str, target: str) -> list[SourceObject]:
     if not target.startswith("s3://") and looks_local(target):
-        return list_paths(target)
+        try:
+            return list_paths(target)
+        except SourceError as exc:
+            raise MissingTarget(str(exc)) from exc
     url = target if target.startswith("s3://") else f"s3://{bucket}/{target}"
-    if s3 is None:
-        raise SourceError(f"{url}: no S3 client (set BIKESHARE_S3_BUCKET and the endpoint)")
+    if not bucket and not target.startswith("s3://"):
+        raise SourceError(f"{target!r} is neither a local path nor s3://bucket/key, and BIKESHARE_S3_BUCKET is unset")
     bucket_name, key = split_url(url)
     if glob.has_magic(key):
         literal = re.split(r"[*?\[]", key, maxsplit=1)[0]
@@ -67,5 +82,8 @@ async def _resolve(s3: Any, bucket: str, target: str) -> list[SourceObject]:
     if key == "" or key.endswith("/"):
         return await list_objects(s3, bucket_name, key)
     if key.endswith((".csv", ".zip")):
-        return [await head_object(s3, bucket_name, key)]
+        try:
+            return [await head_object(s3, bucket_name, key)]
+        except SourceError as exc:
+            raise MissingTarget(str(exc)) from exc
     return await list_objects(s3, bucket_name, key)  # a prefix without a trailing slash
