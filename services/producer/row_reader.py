@@ -78,19 +78,20 @@ def read_document(source: str, stream: IO[bytes], plausible: Plausible) -> Itera
             raise FormatError(source, "empty file" if not bad else f"unreadable header ({bad[0].reason})") from None
     layout = Layout.from_header(header, source)
     while True:
+        first = reader.line_num + 1  # a row names the line it starts on (a quoted field may span lines)
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            yield BadRow(f"{source}#{reader.line_num}", f"malformed CSV: {exc}", "")
+            yield BadRow(f"{source}#{first}", f"malformed CSV (lines {first}-{reader.line_num}): {exc}", "")
             continue
         if bad:
             yield from (BadRow(f"{source}#{b.line}", b.reason, truncate_payload(b.payload)) for b in bad)
             bad.clear()
         if not row:
             continue
-        where = f"{source}#{reader.line_num}"
+        where = f"{source}#{first}"
         try:
             start, end = trip_events(layout, row, where)
             start, end = checked(start, plausible), checked(end, plausible)
