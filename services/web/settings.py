@@ -1,4 +1,9 @@
-"""The web service's settings (env prefix BIKESHARE_)."""
+"""The web service's settings (env prefix BIKESHARE_).
+
+`BIKESHARE_POSTGRES_DSN` is the web's own connection: it only reads (and LISTENs), so in production it
+names a login role that is a member of `bikeshare_reader` (migration 0030), never the owner or the
+sink's role. The local stack hands the web `bikeshare_web`, which cannot write.
+"""
 
 from __future__ import annotations
 
@@ -17,3 +22,26 @@ class WebSettings(ServiceSettings):
     web_port: int = Field(default=8000, ge=0, le=65535)
     pool_size: int = Field(default=5, ge=1)
     leaflet_dir: Path = HERE / "node_modules" / "leaflet" / "dist"
+    # Public base URL of this service, used for the GBFS discovery links; empty: taken from each request.
+    public_url: str = ""
+    # GBFS: seconds until the feed may change again (the sink's micro-batch trigger is 5 s).
+    gbfs_ttl_s: int = Field(default=5, ge=0, le=300)
+    gbfs_system_id: str = "bikeshare-stream-nyc"
+    gbfs_system_name: str = "Citi Bike (bikeshare-stream replay)"
+    gbfs_feed_contact_email: str = "bikeshare-stream@example.org"
+    # Station names longer than this are cut (with an ellipsis) before they are kept or sent.
+    station_name_max_chars: int = Field(default=200, ge=16, le=10_000)
+    # Per client IP: requests per second (token bucket, with a burst); 0 turns the limit off.
+    rate_limit_per_s: float = Field(default=50, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+    # Websockets: at most this many per client IP, and in all.
+    ws_max_per_ip: int = Field(default=20, ge=1)
+    ws_max_clients: int = Field(default=5000, ge=1)
+    # A websocket client's unsent backlog beyond either bound is replaced by one `resync`.
+    ws_backlog_messages: int = Field(default=100, ge=1)
+    ws_backlog_bytes: int = Field(default=4_000_000, ge=1024)
+    # The LISTEN connection is probed this often; reconnect waits back off up to the maximum.
+    listen_probe_s: float = Field(default=2.0, gt=0)
+    reconnect_max_wait_s: float = Field(default=5.0, gt=0)
+    # Map tiles are the only third-party origin the page may load (Content-Security-Policy img-src).
+    tile_origin: str = "https://*.tile.openstreetmap.org"
