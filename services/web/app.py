@@ -14,6 +14,7 @@ from quart import Quart, Response, jsonify, send_from_directory, websocket
 
 from services.web.batch_listener import BatchListener
 from services.web.broadcaster import Broadcaster
+from services.web.search import register_search
 from services.web.settings import WebSettings
 from services.web.stations import stations_with_bikes
 
@@ -94,4 +95,5 @@ def create_app(settings: WebSettings) -> Quart:
     async def metrics() -> Response:
         return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
+    register_search(app, settings, broadcaster, lambda: clients.pool)  # address search (services/web/search.py)
     return app

@@ -71,7 +71,7 @@ def load_exceptions(path: Path = REFERENCE / "manhattan_avenue_exceptions.csv") 
                 int(r["house_to"]),
                 float(r["street_at_from"]),
                 float(r["street_at_to"]),
-            )  # noqa: E501
+            )
             for r in csv.DictReader(f)
         ]
 
