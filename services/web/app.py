@@ -21,6 +21,7 @@ from services.web.broadcaster import Broadcaster
 from services.web.gbfs_feed import System
 from services.web.gbfs_routes import gbfs_blueprint
 from services.web.responses import encoded_response
+from services.web.search import register_search
 from services.web.security import (
     BadParameter,
     ConnectionLimiter,
@@ -171,6 +172,7 @@ def create_app(settings: WebSettings) -> Quart:
     async def metrics() -> Response:
         return Response(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
+    register_search(app, settings, broadcaster, lambda: parts.pool)  # address search (services/web/search.py)
     return app
 
 

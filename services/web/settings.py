@@ -8,6 +8,7 @@ sink's role. The local stack hands the web `bikeshare_web`, which cannot write.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, PostgresDsn
 
@@ -45,3 +46,12 @@ class WebSettings(ServiceSettings):
     reconnect_max_wait_s: float = Field(default=5.0, gt=0)
     # Map tiles are the only third-party origin the page may load (Content-Security-Policy img-src).
     tile_origin: str = "https://*.tile.openstreetmap.org"
+
+    # Address search (services/web/search.py): "within N blocks", per-client rate, optional Nominatim.
+    search_blocks: float = Field(default=3.0, gt=0, le=20, description="the search radius in blocks")
+    search_rate_per_minute: float = Field(default=60.0, gt=0, description="searches a minute per client")
+    search_burst: int = Field(default=20, ge=1, description="searches a client may make at once")
+    search_nominatim_domain: str | None = Field(default=None, description="online fallback host[:port]; off if unset")
+    search_nominatim_scheme: Literal["http", "https"] = "https"
+    search_user_agent: str = "bikeshare-stream-search"
+    search_reload_s: float = Field(default=60.0, gt=0, description="full reload of the search index")

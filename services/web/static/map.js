@@ -7,6 +7,10 @@
     attribution: '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors',
   }).addTo(map);
 
+  // The map for other scripts (the search box): see services/web/static/search.js.
+  window.bikeshareMap = { map };
+  window.dispatchEvent(new CustomEvent("bikeshare:ready"));
+
   const markers = new Map();
   const status = document.getElementById("status");
   const count = document.getElementById("count");
