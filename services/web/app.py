@@ -10,10 +10,12 @@ from typing import Any
 
 import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
-from quart import Quart, Response, jsonify, send_from_directory, websocket
+from quart import Quart, Response, jsonify, request, send_from_directory, websocket
 
 from services.web.batch_listener import BatchListener
 from services.web.broadcaster import Broadcaster
+from services.web.history import history_blueprint, stations_at_response
+from services.web.map_page import map_page_blueprint
 from services.web.settings import WebSettings
 from services.web.stations import stations_with_bikes
 
@@ -36,6 +38,8 @@ def create_app(settings: WebSettings) -> Quart:
     app = Quart(__name__, static_folder=None)
     broadcaster = Broadcaster()
     clients = _Clients()
+    app.register_blueprint(history_blueprint(lambda: clients.pool))
+    app.register_blueprint(map_page_blueprint(settings))
 
     @app.before_serving
     async def start_clients() -> None:
@@ -65,8 +69,10 @@ def create_app(settings: WebSettings) -> Quart:
         return await send_from_directory(settings.leaflet_dir, name)
 
     @app.get("/api/stations")
-    async def stations() -> Response:
+    async def stations() -> Response | tuple[Response, int]:
         REQUESTS.inc()
+        if (at := request.args.get("at")) is not None:  # the map as it was then (services/web/history.py)
+            return await stations_at_response(clients.pool, at)
         return jsonify({"stations": await stations_with_bikes(clients.pool)})
 
     @app.websocket("/ws")
