@@ -20,6 +20,8 @@ from services.web.batch_listener import BatchListener
 from services.web.broadcaster import Broadcaster
 from services.web.gbfs_feed import System
 from services.web.gbfs_routes import gbfs_blueprint
+from services.web.history import history_blueprint
+from services.web.map_page import map_page_blueprint, tile_origin
 from services.web.responses import encoded_response
 from services.web.search import register_search
 from services.web.security import (
@@ -64,11 +66,14 @@ def create_app(settings: WebSettings) -> Quart:
     parts = app.config["PARTS"] = Parts(state, broadcaster, listener)
     limiter = RateLimiter(settings.rate_limit_per_s, settings.rate_limit_burst)
     sockets = ConnectionLimiter(settings.ws_max_per_ip, settings.ws_max_clients)
-    headers = security_headers(settings.tile_origin)
+    # Map tiles are the only third-party origin the page may load (Content-Security-Policy img-src).
+    headers = security_headers(tile_origin(settings.tile_url) or "")
     system = System(
         settings.gbfs_system_id, settings.gbfs_system_name, settings.gbfs_feed_contact_email, settings.gbfs_ttl_s
     )
     app.register_blueprint(gbfs_blueprint(state, system, settings.public_url))
+    app.register_blueprint(history_blueprint(lambda: parts.pool))
+    app.register_blueprint(map_page_blueprint(settings))
 
     @app.before_serving
     async def start_clients() -> None:
@@ -115,7 +120,7 @@ def create_app(settings: WebSettings) -> Quart:
         return await send_from_directory(settings.leaflet_dir, name)
 
     @app.get("/api/stations")
-    async def stations() -> Response:
+    async def stations() -> Response | tuple[Response, int]:
         REQUESTS.inc()
         try:
             check_known(request.args, ["at"])

@@ -44,8 +44,6 @@ class WebSettings(ServiceSettings):
     # The LISTEN connection is probed this often; reconnect waits back off up to the maximum.
     listen_probe_s: float = Field(default=2.0, gt=0)
     reconnect_max_wait_s: float = Field(default=5.0, gt=0)
-    # Map tiles are the only third-party origin the page may load (Content-Security-Policy img-src).
-    tile_origin: str = "https://*.tile.openstreetmap.org"
 
     # Address search (services/web/search.py): "within N blocks", per-client rate, optional Nominatim.
     search_blocks: float = Field(default=3.0, gt=0, le=20, description="the search radius in blocks")
@@ -55,3 +53,11 @@ class WebSettings(ServiceSettings):
     search_nominatim_scheme: Literal["http", "https"] = "https"
     search_user_agent: str = "bikeshare-stream-search"
     search_reload_s: float = Field(default=60.0, gt=0, description="full reload of the search index")
+    # The map page (services/web/map_page.py): tiles are optional, the stations draw without them.
+    uplot_dir: Path = HERE / "node_modules" / "uplot" / "dist"
+    tile_url: str = Field(
+        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        max_length=500,
+        description="Leaflet tile URL template; empty: no tiles (stations on a plain background)",
+    )
+    tile_attribution: str = Field(default="© OpenStreetMap contributors", max_length=200)
