@@ -21,8 +21,8 @@ def normalise(payload: bytes, catalogue: StationCatalogue) -> CleanEvent | Rejec
         return Rejection(f"not a TripEvent: {exc}")
     if not event.station_id:
         return Rejection(f"{event.kind} event without a station id", event.event_id)
-    station_id = canonical_station_id(event.station_id)
-    known = catalogue.locate(station_id, event.station_name)
+    known = catalogue.resolve(event.station_id, event.station_name, event.lat, event.lon)
+    station_id = known.station_id if known is not None else canonical_station_id(event.station_id)
     if known is not None:
         # The station's own position: trip rows of e-bikes carry the rider's GPS fix instead.
         lat, lon = known.point.latitude, known.point.longitude

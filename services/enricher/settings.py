@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 class EnricherSettings(KafkaSettings):
     app_id: str = Field(default="bikeshare-enricher", description="the Kafka consumer group of all workers")
-    station_catalogue: Path = ROOT / "data" / "stations" / "station_information.json"
+    station_catalogue: str = Field(
+        default=str(ROOT / "data" / "stations" / "station_information.json"),
+        description="GBFS station_information file or URL: the station catalogue ids are mapped to",
+    )
     auto_offset_reset: str = "earliest"
 
     @property

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
+from services.producer.opening_stock import OpeningStock
 from services.producer.s3_source import csv_documents, list_keys, read_object
 from services.producer.settings import ProducerSettings
 from services.producer.trip_rows import BadRow, FormatError, split_rows
@@ -34,6 +35,7 @@ class ReplayReport:
     files: int = 0
     events: int = 0
     bad_rows: int = 0
+    stock_events: int = 0
     rejected_files: list[str] = field(default_factory=list)
 
 
@@ -129,5 +131,11 @@ class Replayer:
         if not keys:
             logger.warning("no .csv or .zip objects under s3://%s/%s", self.settings.s3_bucket, prefix)
         events = order_events(await self.load(keys))
-        await self.publish(events, speedup)
+        # Opening stock goes out first, so the map is populated from the replay's first minute.
+        stock = OpeningStock()
+        for event in events:
+            stock.add(event)
+        opening = stock.events()
+        self.report.stock_events = len(opening)
+        await self.publish(opening + events, speedup)
         return self.report

@@ -12,7 +12,9 @@ from types import FrameType
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.session import build_session
 from services.spark_sink.settings import SparkSinkSettings
+from services.spark_sink.station_info import load_station_info
 from services.spark_sink.stream import read_clean_topic, start_query
+from shared.gbfs import GbfsError
 from shared.logs import configure_logging
 from shared.observability import HealthServer
 from shared.postgres import connect
@@ -22,10 +24,11 @@ from shared.settings import load_settings
 logger = logging.getLogger(__name__)
 
 
-async def migrate(dsn: str) -> None:
+async def migrate(dsn: str, station_catalogue: str) -> None:
     conn = await connect(dsn)
     try:
         await apply_migrations(conn)
+        await load_station_info(conn, station_catalogue)
     finally:
         await conn.close()
 
@@ -39,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(SparkSinkSettings)
     configure_logging(settings.log_level, settings.log_format)
     dsn = str(settings.postgres_dsn)
-    asyncio.run(migrate(dsn))
+    try:
+        asyncio.run(migrate(dsn, settings.station_catalogue))
+    except GbfsError as exc:
+        logger.error("cannot load the station catalogue: %s; fix BIKESHARE_STATION_CATALOGUE", exc)
+        return 2
     spark = build_session(settings)
     writer = BatchWriter(dsn)
     query = start_query(read_clean_topic(spark, settings), writer, settings)

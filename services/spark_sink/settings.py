@@ -8,6 +8,8 @@ from pydantic import Field, PostgresDsn
 
 from shared.settings import KafkaSettings
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class SparkSinkSettings(KafkaSettings):
     postgres_dsn: PostgresDsn
@@ -19,3 +21,7 @@ class SparkSinkSettings(KafkaSettings):
     max_offsets_per_trigger: int | None = Field(default=None, ge=1)
     shuffle_partitions: int = Field(default=3, ge=1)
     driver_memory: str = "1g"
+    station_catalogue: str = Field(
+        default=str(ROOT / "data" / "stations" / "station_information.json"),
+        description="GBFS station_information file or URL: canonical stations, names, capacity (free docks)",
+    )
