@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
 import sys
 import threading
 from types import FrameType
+
+from py4j.protocol import Py4JError
+from pyspark.sql.streaming.query import StreamingQuery
 
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.session import build_session
@@ -55,6 +59,16 @@ def endpoints(settings: SparkSinkSettings) -> tuple[list[tuple[str, int]], list[
         kafka.append((host or "127.0.0.1", int(port)))
     postgres = [(h.get("host") or "127.0.0.1", int(h.get("port") or 5432)) for h in settings.postgres_dsn.hosts()]
     return kafka, postgres
+
+
+def stop_query(query: StreamingQuery) -> None:
+    """Stop after the running batch (bounded: `stop()` interrupts it, and it reruns after a restart)."""
+    for _ in range(10):
+        if not (query.isActive and query.status.get("isTriggerActive")):
+            break
+        query.awaitTermination(1)
+    query.stop()
+    logger.info("query stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,17 +113,18 @@ def main(argv: list[str] | None = None) -> int:
             if query.awaitTermination(1):
                 break  # ended by itself: awaitTermination raised if it failed
         else:
-            # Let a running batch finish (bounded: stop() interrupts it, and it reruns after a restart).
-            for _ in range(10):
-                if not (query.isActive and query.status.get("isTriggerActive")):
-                    break
-                query.awaitTermination(1)
-            query.stop()
-            logger.info("query stopped")
+            stop_query(query)
+    except (Py4JError, ConnectionError) as exc:
+        # A signal to the whole process group (Ctrl-C, `kill -- -PGID`) stops Spark's JVM as well: the
+        # stop that was asked for has happened; the checkpoint holds, the next start resumes from it.
+        if not stopping.is_set():
+            raise
+        logger.info("the Spark JVM stopped together with us (%s)", type(exc).__name__)
     finally:
         server.stop()
         writer.close()
-        spark.stop()
+        with contextlib.suppress(Py4JError, ConnectionError):
+            spark.stop()
     return 0
 
 
