@@ -28,7 +28,11 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SOURCES = {
     "JC-202102": (DATA / "eveshi__postpandemic-citi-bike-usage" / "JC-202102-citibike-tripdata.csv", 2021, 2),
-    "201801-1": (DATA / "EDA-GRUPO-5__EDA-2020-20-Reto-4-SEC-4-Grupo-5" / "Data" / "201801-1-citibike-tripdata.csv", 2018, 1),
+    "201801-1": (
+        DATA / "EDA-GRUPO-5__EDA-2020-20-Reto-4-SEC-4-Grupo-5" / "Data" / "201801-1-citibike-tripdata.csv",
+        2018,
+        1,
+    ),
 }
 TIME_COLUMNS = {"started_at", "ended_at", "starttime", "stoptime"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import shlex
@@ -11,6 +12,8 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -27,6 +30,7 @@ from shared.logs import configure_logging
 logger = logging.getLogger("devstack")
 
 SAMPLE_KEY = "demo/202409-citibike-tripdata-sample.csv"
+FIRST_BATCH_DEADLINE_S = 300
 SERVICE_ENV_KEYS = ("BIKESHARE_", "AWS_", "SPARK_LOCAL_IP", "PYSPARK_PYTHON")
 
 
@@ -47,11 +51,42 @@ def _wait_for_ctrl_c(watch: Sequence[ManagedProcess] = ()) -> None:
                 alive.remove(proc)
 
 
+def _first_batch_visible(url: str) -> bool:
+    """True once `/api/stations` lists a station (the sink has committed a batch the map can show)."""
+    try:
+        with urllib.request.urlopen(url + "api/stations", timeout=2) as response:
+            return bool(json.load(response).get("stations"))
+    except (OSError, ValueError):
+        return False
+
+
+def _wait_for_first_batch(url: str, producer: subprocess.Popen[bytes], services: Sequence[ManagedProcess]) -> bool:
+    """Wait (at most FIRST_BATCH_DEADLINE_S) for the first batch; False, with the reason logged, if none came."""
+    logger.info("replaying the sample; the map's URL follows once the first batch is on it")
+    end = time.monotonic() + FIRST_BATCH_DEADLINE_S
+    while time.monotonic() < end:
+        if _first_batch_visible(url):
+            return True
+        for proc in services:
+            if (death := proc.death()) is not None:
+                logger.error("%s %s: no batch will reach the map", proc.name, death)
+                return False
+        if producer.poll() not in (None, 0):
+            logger.error("the producer failed (exit %d); no batch will reach the map", producer.returncode)
+            return False
+        time.sleep(0.5)
+    logger.error(
+        "no batch on the map after %ds; see the logs in %s", FIRST_BATCH_DEADLINE_S, services[0].log_path.parent
+    )
+    return False
+
+
 def demo(stack: Stack) -> None:
     """Start the services, replay the bundled sample once, keep serving the map until Ctrl-C."""
     sample = paths.SAMPLE_DIR / Path(SAMPLE_KEY).name
     asyncio.run(ensure_bucket(stack.s3.endpoint, BUCKET, stack.access_key, stack.secret_key, {SAMPLE_KEY: sample}))
     running: list[ManagedProcess] = []
+    producer: subprocess.Popen[bytes] | None = None
     try:
         for name in LONG_RUNNING:
             proc = service_process(name, stack.service_env(name), stack.logs)
@@ -60,17 +95,19 @@ def demo(stack: Stack) -> None:
         web = running[-1]
         url = f"http://127.0.0.1:{stack.ports.web}/"
         web.wait_ready(lambda: http_ok(url + "health"), 60)
-        producer = subprocess.run(
-            [sys.executable, "-m", "services.producer", SAMPLE_KEY],
-            env=stack.service_env("producer"),
-            cwd=paths.ROOT,
-            check=False,
+        producer = subprocess.Popen(
+            [sys.executable, "-m", "services.producer", SAMPLE_KEY], env=stack.service_env("producer"), cwd=paths.ROOT
         )
-        if producer.returncode != 0:
-            logger.error("the producer failed (exit %d); see its output above", producer.returncode)
-        print(f"\n  Map: {url}\n  Logs: {stack.logs}\n  Ctrl-C stops everything.\n", flush=True)  # noqa: T201
+        # The map's URL only once the first batch is visible on it: before that the page would be empty.
+        shown = "" if _wait_for_first_batch(url, producer, running) else " (no data on it: see the errors above)"
+        print(f"\n  Map{shown}: {url}\n  Logs: {stack.logs}\n  Ctrl-C stops everything.\n", flush=True)  # noqa: T201
+        if (code := producer.wait()) != 0:
+            logger.error("the producer failed (exit %d); see its output above", code)
         _wait_for_ctrl_c(running)
     finally:
+        if producer is not None and producer.poll() is None:
+            producer.terminate()
+            producer.wait(30)
         for proc in reversed(running):
             proc.stop()
 

@@ -54,6 +54,27 @@ async def create_database(admin_dsn: str, name: str) -> None:
         await conn.close()
 
 
+# Login roles of the local stack (trust authentication, so no passwords): the web only reads, the sink
+# writes rows; both are members of the group roles migration 0030 creates and grants.
+WEB_ROLE = "bikeshare_web"
+SINK_ROLE = "bikeshare_sink"
+_LOGIN_ROLES = {WEB_ROLE: "bikeshare_reader", SINK_ROLE: "bikeshare_writer"}
+
+
+async def create_login_roles(admin_dsn: str) -> None:
+    """Create the stack's login roles once per cluster (after the migrations made the group roles)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for login, group in _LOGIN_ROLES.items():
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", login):
+                with contextlib.suppress(asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+                    await conn.execute(f"CREATE ROLE {login} LOGIN IN ROLE {group}")
+        # Read-only by default as well: even a grant added by mistake cannot make the web write.
+        await conn.execute(f"ALTER ROLE {WEB_ROLE} SET default_transaction_read_only = on")
+    finally:
+        await conn.close()
+
+
 async def migrate(dsn: str) -> list[int]:
     conn = await asyncpg.connect(dsn)
     try:

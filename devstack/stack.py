@@ -61,6 +61,16 @@ class Stack:
     def postgres_dsn(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.ports.postgres}/{DATABASE}"
 
+    @property
+    def web_dsn(self) -> str:
+        """The web's read-only login (member of bikeshare_reader)."""
+        return self.postgres_dsn.replace("postgres@", f"{provision.WEB_ROLE}@", 1)
+
+    @property
+    def sink_dsn(self) -> str:
+        """The sink's login (member of bikeshare_writer: rows, not schema)."""
+        return self.postgres_dsn.replace("postgres@", f"{provision.SINK_ROLE}@", 1)
+
     def service_env(self, service: str | None = None) -> dict[str, str]:
         """The environment a service needs to run against this stack."""
         env = {
@@ -78,6 +88,8 @@ class Stack:
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_PYTHON": str(paths.VENV_BIN / "python"),
         }
+        if service == "web":
+            env["BIKESHARE_POSTGRES_DSN"] = self.web_dsn
         if service in ("producer", "enricher", "spark_sink"):
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.metrics(service))
         return env
@@ -105,6 +117,7 @@ class Stack:
     async def _provision(self) -> None:
         await provision.create_database(self.postgres.dsn_admin, DATABASE)
         await provision.migrate(self.postgres_dsn)
+        await provision.create_login_roles(self.postgres.dsn_admin)
         await provision.ensure_bucket(self.s3.endpoint, BUCKET, self.access_key, self.secret_key)
         await provision.create_topics(self.kafka.bootstrap, self.partitions)
 

@@ -1,72 +1,70 @@
-"""Explicit limits on what the pipeline accepts from trip files and topics, in one place.
+"""The explicit limits every boundary checks (producer rows, enricher events, sink records).
 
-The producer checks rows against them before publishing; the enricher and the sink check the same
-limits on what they receive, so a value one stage accepts is never refused (or crashes) further on.
-Every function returns the reason a value is refused, or None when it is acceptable.
+One place for the numbers, so the producer, the enricher and the sink refuse the same things. A value
+outside these limits is never truncated or repaired silently: the record is dead-lettered (or, in the
+sink, quarantined) with a reason that names the field and the limit.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-MAX_STATION_ID_CHARS: Final = 64
-"""Longest station id: real ids are at most 10 characters (`JC115`, `6140.05`, legacy `3255`)."""
+STATION_ID_MAX: Final = 32
+"""Real ids are GBFS short names ("6170.02"), legacy integers ("72") or Jersey City codes ("JC008")."""
+STATION_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]*")
+"""Letters, digits, space, dot, underscore and hyphen (full match, after canonicalisation, which strips
+the ends): real files hold ids such as "Shop Morgan" for depots."""
+STATION_ID_PLACEHOLDERS: Final = frozenset({"null", "none", "nan", "n/a", "na", "undefined", "\\n"})
+"""Spellings of "no value" that exports write into id columns: never a station called NULL."""
+STATION_NAME_MAX: Final = 100
+"""The longest real name in the catalogue and the trip files is 45 characters."""
 
-MAX_STATION_NAME_CHARS: Final = 200
-"""Longest station name: the longest real name is under 60 characters."""
+TRIP_ID_MAX: Final = 128
+BIKE_ID_MAX: Final = 64
+RIDEABLE_TYPE_MAX: Final = 32
+SOURCE_MAX: Final = 1024
+"""s3://bucket/key#row: S3 keys are at most 1,024 bytes."""
+COUNT_MAX: Final = 10_000
+"""Bikes one event may move (opening stock of the largest station is a few hundred)."""
 
-MAX_LINE_BYTES: Final = 64 * 1024
-"""Longest CSV line the producer reads; a longer one is dead-lettered (cut) and skipped.
-Real trip lines are under 400 bytes. It is also the csv module's field limit (a field can't be longer)."""
+EARLIEST_EVENT_TIME: Final = datetime(2013, 5, 1, tzinfo=UTC)
+"""Citi Bike opened on 2013-05-27; the first trip files start then."""
+MAX_FUTURE: Final = timedelta(days=1)
+"""How far past the wall clock an event may lie (clock skew, time zones); a trip dated 2099 is refused."""
 
-MAX_DEAD_LETTER_PAYLOAD_CHARS: Final = 8 * 1024
-"""A dead letter keeps at most this much of the original record, well under Kafka's 1 MB message limit."""
+LAT_RANGE: Final = (-90.0, 90.0)
+LON_RANGE: Final = (-180.0, 180.0)
 
-PLAUSIBLE_FROM: Final = datetime(2013, 1, 1, tzinfo=UTC)
-"""Earliest plausible event time (Citi Bike opened in May 2013)."""
-
-PLAUSIBLE_AHEAD: Final = timedelta(days=1)
-"""How far past the present an event time may lie (clock skew, time zones) before it is implausible."""
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def plausible_until(now: datetime | None = None) -> datetime:
-    """The latest plausible event time: now plus `PLAUSIBLE_AHEAD`."""
-    return (now or datetime.now(UTC)) + PLAUSIBLE_AHEAD
+MESSAGE_MAX_BYTES: Final = 1_000_000
+"""Kafka's default max.message.bytes (and aiokafka's max_request_size): no record may exceed it."""
+DEAD_LETTER_PAYLOAD_MAX: Final = 16_384
+"""Characters of the original payload a dead letter keeps (the rest is cut and marked); with the
+reason's limit below a dead letter stays far under `MESSAGE_MAX_BYTES` even at 4 bytes a character."""
+DEAD_LETTER_REASON_MAX: Final = 1_000
+LINE_MAX_BYTES: Final = 64 * 1024
+"""Longest trip-file line the producer reads (real lines are under 400 bytes); a longer one is
+dead-lettered, its start kept, and skipped without being held in memory. No field can be longer."""
+TRUNCATION_MARK: Final = "…[truncated]"
 
 
-def text_problem(value: str, what: str, max_chars: int) -> str | None:
-    """Why `value` (a station id or name) is refused: too long, or holding NUL/control characters."""
-    if len(value) > max_chars:
-        return f"{what} is {len(value)} characters long (limit {max_chars})"
-    if not value.isprintable() and (found := _CONTROL.search(value)):
-        return f"{what} holds control character U+{ord(found.group()):04X}"
+def bad_text(text: str) -> str | None:
+    """Why `text` may not be stored, or None: control characters (NUL, tabs, newlines, escapes) and
+    lone surrogates are refused, since Postgres rejects NUL and the others corrupt logs and the map."""
+    for char in text:
+        if char < " " or "\x7f" <= char <= "\x9f" or "\ud800" <= char <= "\udfff":
+            return f"control character U+{ord(char):04X} at position {text.index(char)}"
+    if not text.isprintable() and any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in text):
+        return "unprintable characters"
     return None
 
 
-def station_id_problem(value: str) -> str | None:
-    return text_problem(value, "station id", MAX_STATION_ID_CHARS)
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters (marked when cut): for payloads and reasons kept as evidence."""
+    return text if len(text) <= limit else text[: limit - len(TRUNCATION_MARK)] + TRUNCATION_MARK
 
 
-def station_name_problem(value: str) -> str | None:
-    return text_problem(value, "station name", MAX_STATION_NAME_CHARS)
-
-
-def time_problem(value: datetime, earliest: datetime = PLAUSIBLE_FROM, latest: datetime | None = None) -> str | None:
-    """Why an (aware) event time is implausible, or None."""
-    latest = latest or plausible_until()
-    if value < earliest:
-        return f"time {value.isoformat()} is before {earliest.isoformat()}"
-    if value > latest:
-        return f"time {value.isoformat()} is after {latest.isoformat()}"
-    return None
-
-
-def truncate_payload(payload: str, limit: int = MAX_DEAD_LETTER_PAYLOAD_CHARS) -> str:
-    """The payload cut to `limit` characters, saying how long it was, so a dead letter always fits in Kafka."""
-    if len(payload) <= limit:
-        return payload
-    return payload[:limit] + f"...[truncated, {len(payload)} characters in all]"
+def latest_event_time(now: datetime | None = None, future: timedelta = MAX_FUTURE) -> datetime:
+    return (now or datetime.now(UTC)) + future

@@ -133,8 +133,9 @@ def assert_station_order(messages: list[Any]) -> None:
 
 
 async def read_sides(bootstrap: str, topic: str, expected: set[tuple[str, str]], containing: str) -> Counter[Any]:
-    """How often each (trip id, kind) is on `topic` (messages containing `containing`), read until every
-    expected one is there and then to the end of the topic, so duplicates are counted too."""
+    """How often each (trip id, kind) is on `topic` (messages containing `containing`; opening stock
+    included), read until every expected one is there and then to the end of the topic, so duplicates
+    are counted too."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
     )

@@ -1,10 +1,13 @@
-"""The sink's transaction on a real Postgres: exact tables, idempotent replays, a NOTIFY per batch."""
+"""The sink's transaction on a real Postgres: the availability model against an oracle written here, for
+events delivered in any order and split into any batches, replayed batches, and a NOTIFY per batch."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -14,30 +17,155 @@ from shared.schema import NOTIFY_CHANNEL
 
 pytestmark = pytest.mark.stack
 
+T0 = datetime(2024, 11, 3, 5, 0, tzinfo=UTC)
+KIND_ORDER = {"stock": 0, "end": 1, "start": 2}
 
-def event(n: int, kind: str, station: str, minute: int, bike: str | None = None) -> tuple[object, ...]:
-    return staging_row(
-        {
-            "event_id": str(uuid.UUID(int=n)),
-            "event_time": f"2024-09-01T12:{minute:02d}:30+00:00",
-            "kind": kind,
-            "bike_id": bike,
-            "station_id": station,
-            "street": f"Street {station}",
-            "lat": 40.7,
-            "lon": -73.9,
-            "trip_id": f"trip-{n}",
-        }
+
+@dataclass(frozen=True)
+class Ev:
+    n: int
+    kind: str
+    station: str
+    minute: int
+    bike: str | None = None
+    rideable: str | None = None
+    count: int = 1
+
+    @property
+    def time(self) -> datetime:
+        return T0 + timedelta(minutes=self.minute)
+
+    @property
+    def key(self) -> tuple[datetime, int, uuid.UUID]:
+        return (self.time, KIND_ORDER[self.kind], uuid.UUID(int=self.n))
+
+    def row(self) -> tuple[object, ...]:
+        return staging_row(
+            {
+                "event_id": str(uuid.UUID(int=self.n)),
+                "event_time": self.time.isoformat(),
+                "kind": self.kind,
+                "bike_id": self.bike,
+                "station_id": self.station,
+                "street": f"Street {self.station}",
+                "lat": 40.7,
+                "lon": -73.9,
+                "trip_id": f"trip-{self.n}",
+                "rideable_type": self.rideable,
+                "count": self.count,
+            }
+        )
+
+
+def oracle(events: list[Ev], at: datetime) -> dict[str, tuple[int, int]]:
+    """(bikes, ebikes) per station at moment `at`, straight from the model's definition."""
+    state: dict[str, list[int]] = {e.station: [0, 0] for e in events if e.time <= at}
+    by_bike: dict[str, list[Ev]] = {}
+    for e in events:
+        if e.bike is None:
+            if e.time <= at:
+                sign = -1 if e.kind == "start" else 1
+                state[e.station][0] += sign * e.count
+                state[e.station][1] += sign * e.count if e.rideable == "electric_bike" else 0
+        else:
+            by_bike.setdefault(e.bike, []).append(e)
+    for bike_events in by_bike.values():
+        latest = max((e for e in bike_events if e.time <= at), key=lambda e: e.key, default=None)
+        if latest is not None and latest.kind != "start":
+            state[latest.station][0] += 1
+            state[latest.station][1] += latest.rideable == "electric_bike"
+    return {s: (b, eb) for s, (b, eb) in state.items()}
+
+
+async def state_at(conn: asyncpg.Connection, at: datetime) -> dict[str, tuple[int, int]]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (station_id) station_id, bikes, ebikes FROM availability_history "
+        "WHERE event_time <= $1 ORDER BY station_id, event_time DESC",
+        at,
     )
+    return {r["station_id"]: (r["bikes"], r["ebikes"]) for r in rows}
+
+
+async def assert_matches_oracle(conn: asyncpg.Connection, events: list[Ev]) -> None:
+    for moment in sorted({e.time for e in events}):
+        expected = {s: v for s, v in oracle(events, moment).items() if v != (0, 0)}
+        got = {s: v for s, v in (await state_at(conn, moment)).items() if v != (0, 0)}
+        assert got == expected, f"state at {moment}"
+    final = oracle(events, T0 + timedelta(days=365))
+    current = {r["station_id"]: (r["bikes"], r["ebikes"]) for r in await conn.fetch("SELECT * FROM availability")}
+    assert current == final
+    # Only changes are kept: no two consecutive history rows of a station hold the same state.
+    same = await conn.fetchval(
+        "SELECT count(*) FROM (SELECT bikes, ebikes, lag(bikes) OVER w AS b0, lag(ebikes) OVER w AS e0 "
+        "FROM availability_history WINDOW w AS (PARTITION BY station_id ORDER BY event_time)) x "
+        "WHERE bikes = b0 AND ebikes = e0"
+    )
+    assert same == 0
+
+
+def random_events(rng: random.Random) -> list[Ev]:
+    """Tracked bikes riding between five stations (rebalanced now and then, with opening stock), and
+    anonymous flows with e-bikes; many events share a minute."""
+    events: list[Ev] = []
+    n = 0
+    stations = ["A", "B", "C", "D", "E"]
+    for bike in range(8):
+        where, minute = rng.choice(stations), 0
+        if rng.random() < 0.5:
+            n += 1
+            events.append(Ev(n, "stock", where, 0, f"b{bike}", "classic_bike"))
+        rideable = rng.choice(["classic_bike", "electric_bike"])
+        for _ in range(rng.randint(1, 6)):
+            if rng.random() < 0.2:
+                where = rng.choice(stations)  # rebalanced: departs elsewhere
+            minute += rng.randint(0, 20)
+            n += 1
+            events.append(Ev(n, "start", where, minute, f"b{bike}", rideable))
+            where, minute = rng.choice(stations), minute + rng.randint(0, 30)
+            n += 1
+            events.append(Ev(n, "end", where, minute, f"b{bike}", rideable))
+    for station in stations[:3]:
+        n += 1
+        events.append(Ev(n, "stock", station, 0, None, "electric_bike", count=rng.randint(0, 3)))
+    for _ in range(40):
+        n += 1
+        kind = rng.choice(["start", "end"])
+        anonymous_type = rng.choice(["classic_bike", "electric_bike", None])
+        events.append(Ev(n, kind, rng.choice(stations), rng.randint(0, 120), None, anonymous_type))
+    return events
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_any_delivery_order_and_batching_gives_the_model(fresh_database: str, seed: int) -> None:
+    rng = random.Random(seed)
+    events = random_events(rng)
+    shuffled = events[:]
+    rng.shuffle(shuffled)
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        batch_id, i = 0, 0
+        while i < len(shuffled):
+            size = rng.randint(1, 40)
+            batch = [e.row() for e in shuffled[i : i + size]]
+            await write_events(conn, batch_id, batch)
+            if rng.random() < 0.3:  # Spark re-runs the batch after a crash: nothing changes twice
+                again = await write_events(conn, batch_id, batch)
+                assert again.inserted == 0
+            batch_id, i = batch_id + 1, i + size
+        await assert_matches_oracle(conn, events)
+        starts = sum(1 for e in events if e.kind == "start")
+        assert await conn.fetchval("SELECT sum(amount) FROM frequency") == starts
+    finally:
+        await conn.close()
 
 
 BATCH = [
-    event(1, "start", "A", 0, "b1"),
-    event(2, "end", "B", 5, "b1"),
-    event(3, "end", "B", 5),
-    event(4, "start", "B", 7),
-    event(3, "end", "B", 5),
-]  # the last one repeats event 3
+    Ev(1, "start", "A", 0, "b1").row(),  # b1 was never seen at A: A does not go below zero
+    Ev(2, "end", "B", 5, "b1").row(),
+    Ev(3, "end", "B", 5).row(),
+    Ev(4, "start", "B", 7).row(),
+    Ev(3, "end", "B", 5).row(),  # a duplicate of event 3
+]
 
 
 async def test_batch_writes_each_table_once_per_event(fresh_database: str) -> None:
@@ -46,13 +174,9 @@ async def test_batch_writes_each_table_once_per_event(fresh_database: str) -> No
         result = await write_events(conn, 0, BATCH)
         assert (result.events, result.inserted) == (5, 4)
         availability = {r["station_id"]: r["bikes"] for r in await conn.fetch("SELECT * FROM availability")}
-        assert availability == {"A": -1, "B": 1}
+        assert availability == {"A": 0, "B": 1}
         frequency = {r["minute"]: r["amount"] for r in await conn.fetch("SELECT * FROM frequency")}
-        assert frequency == {
-            datetime(2024, 9, 1, 12, 0, tzinfo=UTC): 1,
-            datetime(2024, 9, 1, 12, 5, tzinfo=UTC): 2,
-            datetime(2024, 9, 1, 12, 7, tzinfo=UTC): 1,
-        }
+        assert frequency == {T0: 1, T0 + timedelta(minutes=7): 1}  # trips started, not events
         assert await conn.fetchval("SELECT street FROM location WHERE station_id = 'B'") == "Street B"
         assert await conn.fetchval("SELECT bike_id FROM records WHERE event_id = $1", uuid.UUID(int=2)) == "b1"
 
@@ -60,7 +184,47 @@ async def test_batch_writes_each_table_once_per_event(fresh_database: str) -> No
         assert replay.inserted == 0
         again = {r["station_id"]: r["bikes"] for r in await conn.fetch("SELECT * FROM availability")}
         assert again == availability
-        assert await conn.fetchval("SELECT sum(amount) FROM frequency") == 4
+        assert await conn.fetchval("SELECT sum(amount) FROM frequency") == 2
+    finally:
+        await conn.close()
+
+
+async def test_a_late_arrival_corrects_the_past_and_a_rebalanced_bike_is_counted(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        # b1 leaves C at 10:30 (batch 0); its earlier arrival at A at 10:00 comes a batch later; then it
+        # is seen leaving B at 11:00 (rebalanced from C to B).
+        await write_events(conn, 0, [Ev(1, "start", "A", 30, "b1").row(), Ev(2, "end", "C", 40, "b1").row()])
+        await write_events(conn, 1, [Ev(3, "end", "A", 0, "b1").row(), Ev(4, "start", "B", 60, "b1").row()])
+        assert await state_at(conn, T0 + timedelta(minutes=10)) == {"A": (1, 0)}
+        assert (await state_at(conn, T0 + timedelta(minutes=45)))["C"] == (1, 0)
+        assert (await state_at(conn, T0 + timedelta(minutes=61)))["C"] == (0, 0)
+        assert await conn.fetchval("SELECT count(*) FROM bike_rebalancing") == 1
+        row = await conn.fetchrow("SELECT from_station, to_station FROM bike_rebalancing")
+        assert (row["from_station"], row["to_station"]) == ("C", "B")
+    finally:
+        await conn.close()
+
+
+async def test_docks_come_from_the_capacity_and_overfull_stations_are_flagged(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await conn.execute(
+            "INSERT INTO station_info (station_id, name, lat, lon, capacity, source) VALUES "
+            "('A', 'A St', 40.7, -73.9, 2, 'test'), ('B', 'B St', 40.7, -73.9, NULL, 'test')"
+        )
+        await write_events(conn, 0, [Ev(n, "end", "A", n).row() for n in range(1, 4)] + [Ev(9, "end", "B", 1).row()])
+        rows = {r["station_id"]: r for r in await conn.fetch("SELECT * FROM availability")}
+        assert (rows["A"]["bikes"], rows["A"]["capacity"], rows["A"]["docks"], rows["A"]["over_capacity"]) == (
+            3,
+            2,
+            0,
+            True,
+        )
+        assert (rows["B"]["capacity"], rows["B"]["docks"], rows["B"]["over_capacity"]) == (None, None, False)
+        assert await conn.fetchval("SELECT street FROM location WHERE station_id = 'A'") == "A St"
+        docks = await conn.fetch("SELECT docks FROM availability_history WHERE station_id = 'A' ORDER BY event_time")
+        assert [r["docks"] for r in docks] == [1, 0, 0]
     finally:
         await conn.close()
 
@@ -71,10 +235,10 @@ async def test_listeners_hear_the_batch_id_after_commit(fresh_database: str) -> 
     heard: asyncio.Queue[str] = asyncio.Queue()
     try:
         await listener.add_listener(NOTIFY_CHANNEL, lambda *args: heard.put_nowait(args[3]))
-        await write_events(writer, 7, [event(10, "end", "C", 1)])
+        await write_events(writer, 7, [Ev(10, "end", "C", 1).row()])
         assert await asyncio.wait_for(heard.get(), timeout=10) == "7"
-        await write_events(writer, 8, [event(10, "end", "C", 1)])  # nothing new: no push
-        await write_events(writer, 9, [event(11, "end", "C", 2)])
+        await write_events(writer, 8, [Ev(10, "end", "C", 1).row()])  # nothing new: no push
+        await write_events(writer, 9, [Ev(11, "end", "C", 2).row()])
         assert await asyncio.wait_for(heard.get(), timeout=10) == "9"
     finally:
         await listener.close()

@@ -63,7 +63,7 @@ async def test_yearly_zip_parts_and_a_month_range_come_out_in_event_time_order(s
 
     result = await asyncio.to_thread(
         run_producer,
-        producer_env(stack, tmp_path / "checkpoints"),
+        producer_env(stack, tmp_path / "checkpoints", opening_stock="false"),
         tmp_path / "producer.log",
         f"s3://{BUCKET}/{prefix}",
         "--from-month",

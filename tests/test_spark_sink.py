@@ -4,6 +4,7 @@ processAllAvailable(): clean events in a topic of its own end up in Postgres exa
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -43,6 +45,29 @@ def clean_events(count: int) -> list[CleanEvent]:
     ]
 
 
+def pill(**changes: object) -> bytes:
+    """A clean event as JSON with fields changed (or removed, with None meaning JSON null)."""
+    doc = msgspec.to_builtins(clean_events(1)[0])
+    doc["event_id"] = str(uuid.uuid4())
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+POISON_PILLS: list[tuple[bytes, str]] = [
+    (b"not json", "not a CleanEvent (unparseable JSON or no event_id)"),
+    (pill(street="Broadway\u0000& W 4 St"), "street has a control character"),
+    (pill(station_id="9" * 5000), "station_id is longer than 32 characters"),
+    (pill(event_id="not-a-uuid"), "event_id is not a UUID"),
+    (pill(event_time=None), "event_time is missing"),
+    (pill(event_time="yesterday"), "event_time is not an ISO 8601 time"),
+    (pill(lat=None), "lat or lon is missing"),
+    (pill(lon=1e300), "lon is not a longitude"),
+    (pill(kind="teleport"), "kind is not one of start, end, stock"),
+    (pill(street="x" * 101), "street is longer than 100 characters"),
+]
+"""Records the sink must quarantine with exactly this reason while the rest of the batch goes on."""
+
+
 async def publish(bootstrap: str, topic: str, events: list[CleanEvent], extra: list[bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
@@ -61,8 +86,8 @@ async def test_query_writes_every_clean_event_once(
     topic = f"test.clean.{uuid.uuid4().hex[:8]}"
     await provision.create_topics(stack.kafka.bootstrap, 3, names=[topic])
     events = clean_events(300)
-    # A duplicate delivery and a message that is not a CleanEvent must not change the counts.
-    await publish(stack.kafka.bootstrap, topic, events + events[:10], [b"not json"])
+    # A duplicate delivery and poison pills must not change the counts, nor stop the query.
+    await publish(stack.kafka.bootstrap, topic, events + events[:10], [pill for pill, _ in POISON_PILLS])
     settings = SparkSinkSettings.model_validate(
         {
             "kafka_bootstrap_servers": stack.kafka.bootstrap,
@@ -77,15 +102,19 @@ async def test_query_writes_every_clean_event_once(
         await asyncio.to_thread(query.processAllAvailable)
     finally:
         query.stop()
+        writer.close()
     conn = await asyncpg.connect(fresh_database)
     try:
         assert await conn.fetchval("SELECT count(*) FROM records") == 300
-        departures = Counter(e.station_id for e in events if e.kind is EventKind.START)
+        # Each bike rides once and then stands where it arrived (bike tracking); a trip counts once.
         arrivals = Counter(e.station_id for e in events if e.kind is EventKind.END)
         rows = await conn.fetch("SELECT station_id, bikes FROM availability")
-        assert {r["station_id"]: r["bikes"] for r in rows} == {
-            s: arrivals[s] - departures[s] for s in departures | arrivals
-        }
-        assert await conn.fetchval("SELECT sum(amount) FROM frequency") == 300
+        assert {r["station_id"]: r["bikes"] for r in rows} == {e.station_id: arrivals[e.station_id] for e in events}
+        assert await conn.fetchval("SELECT sum(amount) FROM frequency") == 150
+        quarantined = await conn.fetch(
+            "SELECT kafka_offset, reason, payload, topic FROM sink_quarantine ORDER BY kafka_partition, kafka_offset"
+        )
+        assert sorted((bytes(r["payload"]), r["reason"]) for r in quarantined) == sorted(POISON_PILLS)
+        assert {r["topic"] for r in quarantined} == {topic}
     finally:
         await conn.close()

@@ -33,6 +33,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "bike_id": ("bikeid",),
     "ride_id": ("rideid",),
     "rideable_type": ("rideabletype",),
+    "duration": ("tripduration",),
 }
 _REQUIRED = ("start_time", "end_time")
 _MISSING = frozenset({"NA", "N/A", "NAN", "NULL", "\\N"})
@@ -102,13 +103,39 @@ def parse_time(text: str | None, fold: int = 0) -> datetime:
 
 
 def _coordinate(text: str | None) -> float | None:
+    """The number as written (0.0 stays 0.0, so a dead letter can say so); None when missing."""
     if text is None or text.upper() in _MISSING:
         return None
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise RowError(f"unparseable coordinate {text!r}") from None
-    return value if value != 0.0 else None
+
+
+def _duration(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def trip_times(start_text: str | None, end_text: str | None, duration_s: float | None) -> tuple[datetime, datetime]:
+    """True UTC start and end of a trip whose times are New York wall-clock text.
+
+    In the hour repeated in autumn (01:00-02:00 happens in EDT, then again in EST) a wall-clock time
+    names two instants. Files before 2021 carry `tripduration` in seconds: of the readings of start and
+    end, the one whose length is closest to it is the truth (01:20 EDT -> 01:40 EST is 80 minutes, not 20).
+    Without a duration, an end that would come before its start is read in the second pass."""
+    start, end = parse_time(start_text), parse_time(end_text)
+    starts = {start, parse_time(start_text, fold=1)}
+    ends = {end, parse_time(end_text, fold=1)}
+    if duration_s is not None and len(starts) * len(ends) > 1:
+        readings = [(s, e) for s in sorted(starts) for e in sorted(ends) if e >= s]
+        if readings:
+            return min(readings, key=lambda r: abs((r[1] - r[0]).total_seconds() - duration_s))
+    if end < start:
+        end = max(ends)
+    return start, end
 
 
 def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEvent, TripEvent]:
@@ -116,10 +143,7 @@ def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEv
     if len(row) != layout.width:
         raise RowError(f"{len(row)} fields, header has {layout.width}")
     get = layout.get
-    start, end = parse_time(get(row, "start_time")), parse_time(get(row, "end_time"))
-    if end < start:
-        # A trip across the autumn clock change may end in the repeated hour's second pass.
-        end = max(end, parse_time(get(row, "end_time"), fold=1))
+    start, end = trip_times(get(row, "start_time"), get(row, "end_time"), _duration(get(row, "duration")))
     if end < start:
         raise RowError(f"ends before it starts ({get(row, 'end_time')} < {get(row, 'start_time')})")
     bike_id = get(row, "bike_id")

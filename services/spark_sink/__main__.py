@@ -1,18 +1,31 @@
-"""`python -m services.spark_sink`: run the streaming query until stopped (SIGTERM/Ctrl-C)."""
+"""`python -m services.spark_sink`: run the streaming query until stopped (SIGTERM/Ctrl-C exit 0).
+
+Stopping: the signal handler only sets an Event. The main thread waits in `awaitTermination(1)` slices
+and, once the Event is set, calls `query.stop()` itself. (Calling `stop()` from the handler reuses the
+main thread's Py4J connection while it is blocked inside `awaitTermination()`: "reentrant call".)
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
+import socket
 import sys
+import threading
 from types import FrameType
+
+from py4j.protocol import Py4JError
+from pyspark.sql.streaming.query import StreamingQuery
 
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.session import build_session
 from services.spark_sink.settings import SparkSinkSettings
+from services.spark_sink.station_info import load_station_info
 from services.spark_sink.stream import read_clean_topic, start_query
+from shared.gbfs import GbfsError
 from shared.logs import configure_logging
 from shared.observability import HealthServer
 from shared.postgres import connect
@@ -22,12 +35,43 @@ from shared.settings import load_settings
 logger = logging.getLogger(__name__)
 
 
-async def migrate(dsn: str) -> None:
+async def migrate(dsn: str, station_catalogue: str) -> None:
     conn = await connect(dsn)
     try:
         await apply_migrations(conn)
+        await load_station_info(conn, station_catalogue)
     finally:
         await conn.close()
+
+
+def reachable(servers: list[tuple[str, int]], timeout_s: float = 0.5) -> bool:
+    """True when at least one of `servers` accepts a TCP connection (a cheap liveness probe)."""
+    for host, port in servers:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def endpoints(settings: SparkSinkSettings) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    kafka = []
+    for server in settings.kafka_bootstrap_servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        kafka.append((host or "127.0.0.1", int(port)))
+    postgres = [(h.get("host") or "127.0.0.1", int(h.get("port") or 5432)) for h in settings.postgres_dsn.hosts()]
+    return kafka, postgres
+
+
+def stop_query(query: StreamingQuery) -> None:
+    """Stop after the running batch (bounded: `stop()` interrupts it, and it reruns after a restart)."""
+    for _ in range(10):
+        if not (query.isActive and query.status.get("isTriggerActive")):
+            break
+        query.awaitTermination(1)
+    query.stop()
+    logger.info("query stopped")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,33 +83,55 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(SparkSinkSettings)
     configure_logging(settings.log_level, settings.log_format)
     dsn = str(settings.postgres_dsn)
-    asyncio.run(migrate(dsn))
+    try:
+        asyncio.run(migrate(dsn, settings.station_catalogue))
+    except GbfsError as exc:
+        logger.error("cannot load the station catalogue: %s; fix BIKESHARE_STATION_CATALOGUE", exc)
+        return 2
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping the query after the current batch", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     spark = build_session(settings)
-    writer = BatchWriter(dsn)
+    writer = BatchWriter(dsn, settings.sink_retry_deadline_s, settings.sink_retry_max_wait_s)
     query = start_query(read_clean_topic(spark, settings), writer, settings)
+    kafka, postgres = endpoints(settings)
 
     def health() -> dict[str, object]:
         last = writer.last
+        postgres_ok = writer.postgres_lost is None and reachable(postgres)
+        kafka_ok = reachable(kafka)
         return {
-            "ok": query.isActive,
+            "ok": query.isActive and postgres_ok and kafka_ok and not stopping.is_set(),
             "query": query.name,
+            "postgres": "ok" if postgres_ok else (writer.postgres_lost or "unreachable"),
+            "kafka": "ok" if kafka_ok else "unreachable",
             "last_batch": None if last is None else {"id": last.batch_id, "inserted": last.inserted},
         }
 
     server = HealthServer(settings.metrics_host, settings.metrics_port, health)
     server.start()
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        logger.info("stopping the query (signal %d)", signum)
-        query.stop()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     try:
-        query.awaitTermination()
+        while not stopping.is_set():
+            if query.awaitTermination(1):
+                break  # ended by itself: awaitTermination raised if it failed
+        else:
+            stop_query(query)
+    except (Py4JError, ConnectionError) as exc:
+        # A signal to the whole process group (Ctrl-C, `kill -- -PGID`) stops Spark's JVM as well: the
+        # stop that was asked for has happened; the checkpoint holds, the next start resumes from it.
+        if not stopping.is_set():
+            raise
+        logger.info("the Spark JVM stopped together with us (%s)", type(exc).__name__)
     finally:
         server.stop()
-        spark.stop()
+        writer.close()
+        with contextlib.suppress(Py4JError, ConnectionError):
+            spark.stop()
     return 0
 
 

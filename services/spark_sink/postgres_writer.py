@@ -1,62 +1,38 @@
 """One micro-batch into Postgres in one transaction, idempotent on the event id.
 
-Records are inserted with ON CONFLICT DO NOTHING, and Frequency and availability are updated only
-from the rows that were really inserted, so a batch Spark replays after a crash changes nothing twice.
+Records are inserted with ON CONFLICT DO NOTHING; the availability model (current state and history),
+Location and Frequency are updated only from the rows that were really inserted, so a batch Spark
+replays after a crash changes nothing twice. The statements and the model are in `model_sql`.
 After the commit, listeners on `availability_changed` receive the batch id (the web pushes then).
+
+The boundary with the batch writer: `write_events(conn, batch_id, rows)` with each row a tuple in
+`STAGING_COLUMNS` order (`staging_row` builds one from a parsed clean event).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.spark_sink import model_sql
 from shared.schema import NOTIFY_CHANNEL
 
-STAGING_COLUMNS = ("event_id", "event_time", "kind", "bike_id", "station_id", "street", "lat", "lon", "trip_id")
-
-_STAGE = """
-CREATE TEMP TABLE incoming (
-    event_id uuid, event_time timestamptz, kind text, bike_id text, station_id text,
-    street text, lat double precision, lon double precision, trip_id text
-) ON COMMIT DROP
-"""
-_INSERT_RECORDS = """
-CREATE TEMP TABLE inserted ON COMMIT DROP AS
-WITH ins AS (
-    INSERT INTO records (event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, batch_id)
-    SELECT DISTINCT ON (event_id) event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, $1
-    FROM incoming ORDER BY event_id
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING event_time, kind, station_id
+STAGING_COLUMNS = (
+    "event_id",
+    "event_time",
+    "kind",
+    "bike_id",
+    "station_id",
+    "street",
+    "lat",
+    "lon",
+    "trip_id",
+    "rideable_type",
+    "count",
 )
-SELECT * FROM ins
-"""
-_UPSERT_LOCATION = """
-INSERT INTO location (station_id, street, lat, lon)
-SELECT DISTINCT ON (station_id) station_id, street, lat, lon
-FROM incoming ORDER BY station_id, event_time DESC
-ON CONFLICT (station_id) DO UPDATE SET street = excluded.street, lat = excluded.lat, lon = excluded.lon
-"""
-_UPSERT_AVAILABILITY = """
-INSERT INTO availability AS a (station_id, bikes, capacity, last_event_time, batch_id)
-SELECT i.station_id, count(*) FILTER (WHERE kind = 'end') - count(*) FILTER (WHERE kind = 'start'),
-       min(s.capacity), max(i.event_time), $1
-FROM inserted i LEFT JOIN station_info s USING (station_id) GROUP BY i.station_id
-ON CONFLICT (station_id) DO UPDATE SET
-    bikes = a.bikes + excluded.bikes,
-    capacity = excluded.capacity,
-    last_event_time = greatest(a.last_event_time, excluded.last_event_time),
-    batch_id = excluded.batch_id,
-    updated_at = now()
-"""
-_UPSERT_FREQUENCY = """
-INSERT INTO frequency AS f (minute, amount)
-SELECT date_trunc('minute', event_time), count(*) FROM inserted GROUP BY 1
-ON CONFLICT (minute) DO UPDATE SET amount = f.amount + excluded.amount
-"""
 
 
 @dataclass(frozen=True)
@@ -66,11 +42,13 @@ class BatchResult:
     inserted: int
 
 
-def staging_row(event: dict[str, Any]) -> tuple[object, ...]:
+def staging_row(event: Mapping[str, Any]) -> tuple[object, ...]:
     """A parsed clean event (Spark row as dict) as a staging-table tuple."""
+    event_time = event["event_time"]
+    count = event.get("count")
     return (
         uuid.UUID(event["event_id"]),
-        datetime.fromisoformat(event["event_time"]),
+        event_time if isinstance(event_time, datetime) else datetime.fromisoformat(event_time),
         event["kind"],
         event["bike_id"],
         event["station_id"],
@@ -78,26 +56,26 @@ def staging_row(event: dict[str, Any]) -> tuple[object, ...]:
         event["lat"],
         event["lon"],
         event["trip_id"],
+        event.get("rideable_type"),
+        1 if count is None else int(count),
     )
 
 
 async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ...]]) -> BatchResult:
     rows = list(rows)
     async with conn.transaction():
-        await conn.execute(_STAGE)
+        await conn.execute(model_sql.STAGE)
         await conn.copy_records_to_table("incoming", records=rows, columns=STAGING_COLUMNS)
-        await conn.execute(_INSERT_RECORDS, batch_id)
+        await conn.execute(model_sql.INSERT_RECORDS, batch_id)
         inserted = int(await conn.fetchval("SELECT count(*) FROM inserted"))
-        await conn.execute(_UPSERT_LOCATION)
-        await conn.execute(_UPSERT_AVAILABILITY, batch_id)
-        await conn.execute(_UPSERT_FREQUENCY)
-        await conn.execute(
-            "INSERT INTO sink_batches (batch_id, events, inserted, max_event_time) "
-            "VALUES ($1, $2, $3, (SELECT max(event_time) FROM inserted)) ON CONFLICT (batch_id) DO NOTHING",
-            batch_id,
-            len(rows),
-            inserted,
-        )
+        if inserted:
+            await conn.execute(model_sql.UPSERT_LOCATION)
+            for statement in model_sql.MODEL_STEPS:
+                await conn.execute(statement)
+            await conn.execute(model_sql.REBUILD_HISTORY, batch_id)
+            await conn.execute(model_sql.UPSERT_AVAILABILITY, batch_id)
+            await conn.execute(model_sql.UPSERT_FREQUENCY)
+        await conn.execute(model_sql.RECORD_BATCH, batch_id, len(rows), inserted)
         if inserted:
             await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(batch_id))
     return BatchResult(batch_id, len(rows), inserted)

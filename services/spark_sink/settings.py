@@ -8,6 +8,8 @@ from pydantic import Field, PostgresDsn
 
 from shared.settings import KafkaSettings
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 class SparkSinkSettings(KafkaSettings):
     postgres_dsn: PostgresDsn
@@ -16,6 +18,19 @@ class SparkSinkSettings(KafkaSettings):
     spark_master: str = "local[2]"
     trigger_seconds: float = Field(default=5.0, gt=0)
     starting_offsets: str = "earliest"
-    max_offsets_per_trigger: int | None = Field(default=None, ge=1)
+    max_offsets_per_trigger: int | None = Field(
+        default=250_000,
+        ge=1,
+        description="events per micro-batch at most: a backlog is worked off in bounded batches, not one huge one",
+    )
+    kafka_fetch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Spark's Kafka consumer fetch")
     shuffle_partitions: int = Field(default=3, ge=1)
     driver_memory: str = "1g"
+    station_catalogue: str = Field(
+        default=str(ROOT / "data" / "stations" / "station_information.json"),
+        description="GBFS station_information file or URL: canonical stations, names, capacity (free docks)",
+    )
+    # Retries around the Postgres write (issue 7): transient errors are retried with exponential backoff
+    # up to this deadline, then the query stops (exit 1) and a restart resumes from the checkpoint.
+    sink_retry_deadline_s: float = Field(default=300.0, gt=0)
+    sink_retry_max_wait_s: float = Field(default=5.0, gt=0)

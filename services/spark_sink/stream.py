@@ -1,25 +1,83 @@
-"""The streaming query: Kafka clean topic -> parsed `CleanEvent` columns -> `foreachBatch` writer."""
+"""The streaming query: Kafka clean topic -> parsed, checked `CleanEvent` columns -> `foreachBatch` writer.
+
+Parsing and the storability checks run in Spark's JVM (vectorised, on the executors): every row leaves
+with either its typed columns and `reject_reason` NULL, or a `reject_reason` and its original bytes
+(`payload`, only then) so the driver can quarantine it without a second read of Kafka. The checks mirror
+`shared.limits`, so a record the enricher would refuse never reaches Postgres even if written to the
+clean topic by something else.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
 from services.spark_sink.settings import SparkSinkSettings
-from shared import topics
-from shared.events import CleanEvent, field_names, spark_ddl
+from shared import limits, topics
+from shared.events import CleanEvent, EventKind, field_names, spark_ddl
 
 EVENT_COLUMNS = field_names(CleanEvent)
+COORDINATE_COLUMNS = ("topic", "partition", "offset")
+UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# Characters Postgres refuses (NUL) or that corrupt logs and the map: C0 and C1 controls, DEL.
+CONTROL_PATTERN = "[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]"
+
+
+def _too_long_or_unprintable(name: str, limit: int, nullable: bool) -> list[tuple[Column, str]]:
+    value = F.col(name)
+    checks = [] if nullable else [(value.isNull(), f"{name} is missing")]
+    return [
+        *checks,
+        (F.length(value) > limit, f"{name} is longer than {limit} characters"),
+        (value.rlike(CONTROL_PATTERN), f"{name} has a control character"),
+    ]
+
+
+def reject_reason() -> Column:
+    """The first rule a parsed row breaks (Spark SQL), or NULL for a row Postgres will take."""
+    kinds = [k.value for k in EventKind]
+    rules: list[tuple[Column, str]] = [
+        (F.col("event_id").isNull(), "not a CleanEvent (unparseable JSON or no event_id)"),
+        (~F.lower(F.col("event_id")).rlike(UUID_PATTERN), "event_id is not a UUID"),
+        (F.col("event_time").isNull(), "event_time is missing"),
+        (F.col("event_ts").isNull(), "event_time is not an ISO 8601 time"),
+        (~F.col("kind").isin(kinds) | F.col("kind").isNull(), f"kind is not one of {', '.join(kinds)}"),
+        *_too_long_or_unprintable("station_id", limits.STATION_ID_MAX, nullable=False),
+        (F.trim(F.col("station_id")) == "", "station_id is empty"),
+        *_too_long_or_unprintable("street", limits.STATION_NAME_MAX, nullable=False),
+        *_too_long_or_unprintable("trip_id", limits.TRIP_ID_MAX, nullable=False),
+        *_too_long_or_unprintable("bike_id", limits.BIKE_ID_MAX, nullable=True),
+        *_too_long_or_unprintable("rideable_type", limits.RIDEABLE_TYPE_MAX, nullable=True),
+        (F.col("lat").isNull() | F.col("lon").isNull(), "lat or lon is missing"),
+        (~F.col("lat").between(*limits.LAT_RANGE) | F.isnan("lat"), "lat is not a latitude"),
+        (~F.col("lon").between(*limits.LON_RANGE) | F.isnan("lon"), "lon is not a longitude"),
+        (~F.col("count").between(1, limits.COUNT_MAX), f"count is outside 1..{limits.COUNT_MAX}"),
+    ]
+    reason: Column = F.lit(None).cast("string")
+    for condition, text in reversed(rules):
+        reason = F.when(F.coalesce(condition, F.lit(False)), F.lit(text)).otherwise(reason)
+    return reason
 
 
 def parse_clean_events(kafka_rows: DataFrame) -> DataFrame:
-    """Kafka rows (value bytes) -> one column per `CleanEvent` field plus its Kafka coordinates."""
+    """Kafka rows -> one column per `CleanEvent` field (event_time as a UTC timestamp), `reject_reason`,
+    the original bytes as `payload` for rejected rows only, and the Kafka coordinates."""
     parsed = F.from_json(F.col("value").cast("string"), spark_ddl(CleanEvent))
-    return kafka_rows.select(parsed.alias("e"), "topic", "partition", "offset").select(
-        "e.*", "topic", "partition", "offset"
+    events = kafka_rows.select(parsed.alias("e"), "value", *COORDINATE_COLUMNS).select(
+        *(F.col(f"e.{name}").alias(name) for name in EVENT_COLUMNS), "value", *COORDINATE_COLUMNS
+    )
+    events = events.withColumn("count", F.coalesce(F.col("count"), F.lit(1))).withColumn(
+        "event_ts", F.col("event_time").try_cast("timestamp")
+    )
+    events = events.withColumn("reject_reason", reject_reason())
+    return events.select(
+        *(F.col("event_ts").alias(name) if name == "event_time" else F.col(name) for name in EVENT_COLUMNS),
+        F.when(F.col("reject_reason").isNotNull(), F.col("value")).alias("payload"),
+        "reject_reason",
+        *COORDINATE_COLUMNS,
     )
 
 
@@ -30,6 +88,8 @@ def read_clean_topic(spark: SparkSession, settings: SparkSinkSettings, topic: st
         .option("subscribe", topic)
         .option("startingOffsets", settings.starting_offsets)
         .option("failOnDataLoss", "true")
+        .option("kafka.fetch.max.bytes", str(settings.kafka_fetch_max_bytes))
+        .option("kafka.max.partition.fetch.bytes", str(settings.kafka_fetch_max_bytes))
     )
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", settings.max_offsets_per_trigger)

@@ -25,6 +25,8 @@ async def run(settings: WebSettings) -> None:
     config = Config()
     config.bind = [f"{settings.web_host}:{settings.web_port}"]
     config.accesslog = None
+    # Clients have nothing to send on the websocket: a small frame limit bounds what one can make us hold.
+    config.websocket_max_message_size = 64 * 1024
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -61,13 +61,15 @@ def test_blank_lines_are_skipped_and_keep_line_numbers() -> None:
     assert [item.source for item in items] == [f"{SOURCE}#2"] * 2 + [f"{SOURCE}#4"] * 2
 
 
-def test_zero_coordinates_mean_unknown() -> None:
+def test_zero_coordinates_stay_as_written() -> None:
+    # The enricher decides (a known station takes the catalogue's position; an unknown one at 0.0,0.0 is
+    # dead-lettered with those coordinates in the reason).
     row = GOOD_1.replace("40.74901271,-73.98848395", "0.0,0.0")
     start, end = split_rows(rows_of(ERA_D_HEADER, row), SOURCE)
     assert isinstance(start, TripEvent)
     assert isinstance(end, TripEvent)
     assert (start.lat, start.lon) == (40.76727216, -73.99392888)
-    assert (end.lat, end.lon) == (None, None)
+    assert (end.lat, end.lon) == (0.0, 0.0)
 
 
 US_HEADER = (

@@ -1,0 +1,199 @@
+"""The SQL of one micro-batch: Records, then the availability model, Location and Frequency from the rows
+really inserted (temp table `inserted`), all inside the caller's transaction.
+
+The model (README, "How availability is computed"):
+
+* a tracked bike (its events carry a bike id) stands at the station of its latest arrival (or opening
+  stock) until its next event, wherever that is; `bike_events.until` holds the time of that next event;
+* an anonymous event (no bike id) moves `count` bikes: + for an arrival or opening stock, - for a departure;
+* a station's bikes at moment T = tracked intervals covering T + the sum of anonymous moves up to T.
+
+Events may arrive in any order across batches (a bike's start and end are on different partitions).
+A batch therefore re-links the touched bikes' intervals from the predecessor of their earliest new event
+on, and recomputes each affected station's history from the earliest moment that changed; the rows
+before that moment are untouched and serve as the starting point.
+"""
+
+from __future__ import annotations
+
+KIND_ORDER = "CASE kind WHEN 'stock' THEN 0 WHEN 'end' THEN 1 ELSE 2 END"
+"""Arrivals before departures at equal times; opening stock before both."""
+
+STAGE = """
+CREATE TEMP TABLE incoming (
+    event_id uuid, event_time timestamptz, kind text, bike_id text, station_id text,
+    street text, lat double precision, lon double precision, trip_id text, rideable_type text, count integer
+) ON COMMIT DROP
+"""
+
+INSERT_RECORDS = f"""
+CREATE TEMP TABLE inserted ON COMMIT DROP AS
+WITH ins AS (
+    INSERT INTO records (event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, batch_id,
+                         rideable_type, count)
+    SELECT DISTINCT ON (event_id) event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, $1,
+           rideable_type, count
+    FROM incoming ORDER BY event_id
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id, event_time, kind, bike_id, station_id, rideable_type, count
+)
+SELECT *, {KIND_ORDER} AS kind_order, coalesce(rideable_type = 'electric_bike', false) AS ebike FROM ins
+"""
+
+# One name and position per station: the catalogue's when it knows the station, else the trip file's.
+UPSERT_LOCATION = """
+INSERT INTO location (station_id, street, lat, lon)
+SELECT DISTINCT ON (i.station_id) i.station_id, coalesce(s.name, i.street), coalesce(s.lat, i.lat),
+       coalesce(s.lon, i.lon)
+FROM incoming i LEFT JOIN station_info s USING (station_id)
+ORDER BY i.station_id, i.event_time DESC
+ON CONFLICT (station_id) DO UPDATE SET street = excluded.street, lat = excluded.lat, lon = excluded.lon
+"""
+
+INSERT_BIKE_EVENTS = """
+INSERT INTO bike_events (bike_id, event_time, kind_order, event_id, station_id, docked, ebike)
+SELECT bike_id, event_time, kind_order, event_id, station_id, kind <> 'start', ebike
+FROM inserted WHERE bike_id IS NOT NULL
+"""
+
+# Per touched bike: from when its intervals may change (the predecessor of its earliest new event).
+TOUCHED_BIKES = """
+CREATE TEMP TABLE touched ON COMMIT DROP AS
+SELECT f.bike_id, coalesce(p.event_time, f.event_time) AS from_time
+FROM (
+    SELECT DISTINCT ON (bike_id) bike_id, event_time, kind_order, event_id
+    FROM inserted WHERE bike_id IS NOT NULL
+    ORDER BY bike_id, event_time, kind_order, event_id
+) f
+LEFT JOIN LATERAL (
+    SELECT b.event_time FROM bike_events b
+    WHERE b.bike_id = f.bike_id
+      AND (b.event_time, b.kind_order, b.event_id) < (f.event_time, f.kind_order, f.event_id)
+    ORDER BY b.event_time DESC, b.kind_order DESC, b.event_id DESC
+    LIMIT 1
+) p ON true
+"""
+
+# Every event of a touched bike from that moment on, with its old and its new `until`.
+RELINK = """
+CREATE TEMP TABLE relinked ON COMMIT DROP AS
+SELECT * FROM (
+    SELECT b.bike_id, b.event_time, b.kind_order, b.event_id, b.station_id, b.docked, b.until AS old_until,
+           lead(b.event_time) OVER (PARTITION BY b.bike_id ORDER BY b.event_time, b.kind_order, b.event_id)
+               AS new_until
+    FROM bike_events b JOIN touched t USING (bike_id)
+    WHERE b.event_time >= t.from_time
+) x
+WHERE new_until IS DISTINCT FROM old_until
+"""
+
+UPDATE_UNTIL = """
+UPDATE bike_events b SET until = r.new_until
+FROM relinked r
+WHERE (b.bike_id, b.event_time, b.kind_order, b.event_id) = (r.bike_id, r.event_time, r.kind_order, r.event_id)
+"""
+
+# Each affected station and the earliest moment of its history that may have changed.
+AFFECTED_STATIONS = """
+CREATE TEMP TABLE affected ON COMMIT DROP AS
+SELECT station_id, min(from_time) AS from_time, max(from_time) AS latest FROM (
+    SELECT station_id, event_time AS from_time FROM inserted
+    UNION ALL
+    SELECT station_id, least(old_until, new_until) FROM relinked
+    WHERE docked AND coalesce(old_until, new_until) IS NOT NULL
+) changes
+GROUP BY station_id
+"""
+
+DELETE_HISTORY = """
+DELETE FROM availability_history h USING affected a
+WHERE h.station_id = a.station_id AND h.event_time >= a.from_time
+"""
+
+# The affected stations' history from their earliest changed moment: the last row before it plus the
+# running sum of every change since (tracked arrivals +1, tracked interval ends -1, anonymous ±count).
+# Only moments where the state changes become rows.
+REBUILD_HISTORY = """
+WITH base AS (
+    SELECT a.station_id, coalesce(h.bikes, 0) AS bikes, coalesce(h.ebikes, 0) AS ebikes
+    FROM affected a
+    LEFT JOIN LATERAL (
+        SELECT bikes, ebikes FROM availability_history x
+        WHERE x.station_id = a.station_id AND x.event_time < a.from_time
+        ORDER BY x.event_time DESC LIMIT 1
+    ) h ON true
+),
+changes AS (
+    SELECT b.station_id, b.event_time AS t, 1 AS d, b.ebike::int AS de
+    FROM bike_events b JOIN affected a USING (station_id)
+    WHERE b.docked AND b.event_time >= a.from_time
+    UNION ALL
+    SELECT b.station_id, b.until, -1, -(b.ebike::int)
+    FROM bike_events b JOIN affected a USING (station_id)
+    WHERE b.docked AND b.until >= a.from_time
+    UNION ALL
+    SELECT r.station_id, r.event_time, s.sign * r.count,
+           CASE WHEN r.rideable_type = 'electric_bike' THEN s.sign * r.count ELSE 0 END
+    FROM records r JOIN affected a USING (station_id)
+    CROSS JOIN LATERAL (SELECT CASE WHEN r.kind = 'start' THEN -1 ELSE 1 END AS sign) s
+    WHERE r.bike_id IS NULL AND r.event_time >= a.from_time
+),
+per_moment AS (
+    SELECT station_id, t, sum(d) AS d, sum(de) AS de FROM changes GROUP BY station_id, t
+    HAVING sum(d) <> 0 OR sum(de) <> 0
+),
+states AS (
+    SELECT p.station_id, p.t,
+           b.bikes + sum(p.d) OVER w AS bikes,
+           b.ebikes + sum(p.de) OVER w AS ebikes
+    FROM per_moment p JOIN base b USING (station_id)
+    WINDOW w AS (PARTITION BY p.station_id ORDER BY p.t)
+)
+INSERT INTO availability_history (station_id, event_time, bikes, ebikes, docks, batch_id)
+SELECT st.station_id, st.t, st.bikes, st.ebikes,
+       CASE WHEN si.capacity IS NULL THEN NULL ELSE greatest(si.capacity - st.bikes, 0) END, $1
+FROM states st LEFT JOIN station_info si USING (station_id)
+"""
+
+UPSERT_AVAILABILITY = """
+INSERT INTO availability AS a (station_id, bikes, ebikes, capacity, last_event_time, batch_id)
+SELECT f.station_id, coalesce(h.bikes, 0), coalesce(h.ebikes, 0), s.capacity,
+       greatest(h.event_time, f.latest), $1
+FROM affected f
+LEFT JOIN LATERAL (
+    SELECT bikes, ebikes, event_time FROM availability_history x
+    WHERE x.station_id = f.station_id ORDER BY x.event_time DESC LIMIT 1
+) h ON true
+LEFT JOIN station_info s USING (station_id)
+ON CONFLICT (station_id) DO UPDATE SET
+    bikes = excluded.bikes,
+    ebikes = excluded.ebikes,
+    capacity = excluded.capacity,
+    last_event_time = greatest(a.last_event_time, excluded.last_event_time),
+    batch_id = excluded.batch_id,
+    updated_at = now()
+"""
+
+# A trip counts once, in the New York minute of its departure (late departures fold into their minute).
+UPSERT_FREQUENCY = """
+INSERT INTO frequency AS f (minute, amount)
+SELECT date_trunc('minute', event_time, 'America/New_York'), count(*) FROM inserted WHERE kind = 'start'
+GROUP BY 1
+ON CONFLICT (minute) DO UPDATE SET amount = f.amount + excluded.amount
+"""
+
+RECORD_BATCH = """
+INSERT INTO sink_batches (batch_id, events, inserted, max_event_time)
+VALUES ($1, $2, $3, (SELECT max(event_time) FROM inserted))
+ON CONFLICT (batch_id) DO NOTHING
+"""
+
+MODEL_STEPS = (
+    INSERT_BIKE_EVENTS,
+    TOUCHED_BIKES,
+    RELINK,
+    UPDATE_UNTIL,
+    AFFECTED_STATIONS,
+    DELETE_HISTORY,
+)
+"""The statements between Records and the history rebuild, none of which takes a parameter."""
