@@ -79,6 +79,8 @@ class ReplayReport:
     published: int = 0
     resumed_from: int = 0
     seconds: float = 0.0
+    read_seconds: float = 0.0
+    publish_seconds: float = 0.0
     peak_rss_mb: float = 0.0
 
 
@@ -117,7 +119,10 @@ class Replayer:
             self.progress.enter("reading")
             loop = asyncio.get_running_loop()
             await asyncio.to_thread(self._read_all, selection, options, checkpoint, position, loop)
+            self.report.read_seconds = round(time.monotonic() - started, 2)
+        publishing = time.monotonic()
         await self._publish(checkpoint, position, options)
+        self.report.publish_seconds = round(time.monotonic() - publishing, 2)
         checkpoint.remove()
         self.report.seconds = time.monotonic() - started
         self.report.peak_rss_mb = round(peak_rss_mb(), 1)
