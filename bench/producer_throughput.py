@@ -64,7 +64,8 @@ class Workload:
 
 
 def _month(index: int) -> datetime:
-    year, month = divmod(2019 * 12 + index, 12)
+    """Month `index` of the workload, from 2014-01: 2 million events fill about 11 years, before today."""
+    year, month = divmod(2014 * 12 + index, 12)
     return datetime(year, month + 1, 1)  # noqa: DTZ001 - New York wall-clock, as in the files
 
 
@@ -78,7 +79,7 @@ def _parsed(path: Path) -> tuple[list[str], list[list[str]], list[int], list[lis
 
 
 def write_workload(directory: Path, events: int, sources: tuple[str, ...] = ("JC-202102", "201801-1")) -> Workload:
-    """Monthly CSV files (`YYYYMM-citibike-tripdata.csv`, from 2019-01 on) holding at least `events` events."""
+    """Monthly CSV files (`YYYYMM-citibike-tripdata.csv`, from 2014-01 on) holding at least `events` events."""
     directory.mkdir(parents=True, exist_ok=True)
     parsed = {name: _parsed(SOURCES[name][0]) for name in sources}
     files: list[Path] = []
