@@ -30,10 +30,12 @@ from devstack import paths, provision
 from devstack.stack import Stack, free_ports
 from services.enricher.normalise import normalise
 from services.enricher.stations import StationCatalogue
-from services.producer.replay import Replayer, order_events
+from services.producer.publisher import Publisher
+from services.producer.replay import order_events
 from services.producer.settings import ProducerSettings
 from services.producer.trip_rows import BadRow, split_rows
 from services.spark_sink.postgres_writer import staging_row, write_events
+from shared import topics
 from shared.events import CleanEvent, TripEvent, encode
 
 DATA = paths.ROOT.parent / "shared" / "data"
@@ -61,7 +63,9 @@ async def publish(stack: Stack, events: list[TripEvent]) -> None:
     )
     await kafka.start()
     try:
-        await Replayer(settings, kafka, s3=None).publish(events)
+        publisher = Publisher(kafka)
+        await publisher.prepare([topics.RAW])
+        await publisher.publish(((topics.RAW, (e.station_id or "").encode(), encode(e), None) for e in events), 0)
     finally:
         await kafka.stop()
 

@@ -11,7 +11,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal
 
-CONTEXT_KEYS = ("topic", "partition", "offset", "event_id", "batch_id", "service")
+CONTEXT_KEYS = ("topic", "partition", "offset", "event_id", "batch_id", "service", "progress", "summary")
 
 
 class JsonFormatter(logging.Formatter):

@@ -1,4 +1,8 @@
-"""`python -m services.producer`: replay trip files from S3 into the raw topic, then exit."""
+"""`python -m services.producer`: replay trip files (S3 or local) into the raw topic, then exit.
+
+Exit codes: 0 all replayed; 1 replayed, but some files or zip members were rejected (named in the
+log); 2 a setting, a source or Kafka is unusable (the message names it).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from services.producer.replay import Replayer
-from services.producer.s3_source import SourceError, s3_client
+from services.producer.opening_stock_hook import OpeningStockMissing
+from services.producer.replay import Replayer, ReplayOptions
+from services.producer.selection import parse_month
 from services.producer.settings import ProducerSettings
+from services.producer.sources import SourceError
+from services.producer.sources.s3 import s3_client
 from shared.logs import configure_logging
 from shared.observability import HealthServer
 from shared.settings import load_settings
@@ -20,24 +29,49 @@ from shared.settings import load_settings
 logger = logging.getLogger(__name__)
 
 
+def timestamp(text: str) -> datetime:
+    """ISO 8601; a time without an offset is UTC."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    i, n = int(index), int(count)
+    if not 0 <= i < n:
+        raise ValueError(f"shard {text!r}: need 0 <= i < N")
+    return i, n
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m services.producer",
-        description="Replay Citi Bike trip files from S3 as start/end events in event-time order "
-        "(settings from BIKESHARE_* environment variables).",
+        description="Replay Citi Bike trip files (S3 or local; .csv and .zip of every era) as start/end events "
+        "in event-time order. Settings come from BIKESHARE_* environment variables. A killed run restarted with "
+        "the same arguments resumes where it stopped (BIKESHARE_CHECKPOINT_DIR).",
     )
-    parser.add_argument("keys", nargs="*", help="object keys to replay (default: every .csv/.zip under --prefix)")
-    parser.add_argument("--prefix", default="", help="replay every object under this key prefix")
     parser.add_argument(
-        "--speedup",
-        type=float,
-        default=0.0,
-        help="pace by event time, e.g. 3600 = one hour of trips per second (default: no pacing)",
+        "targets",
+        nargs="*",
+        help="keys in BIKESHARE_S3_BUCKET, s3://bucket/key-prefix-or-glob, or local files/directories/globs "
+        "(default: the whole bucket, or --prefix)",
     )
-    return parser.parse_args(argv)
+    parser.add_argument("--prefix", default=None, help="replay every object under this key prefix")
+    parser.add_argument("--from-month", type=parse_month, help="first month to replay, e.g. 2019-01")
+    parser.add_argument("--to-month", type=parse_month, help="last month to replay (inclusive)")
+    parser.add_argument("--speed", type=float, default=0.0, help="pace at N x real time (0: as fast as possible)")
+    parser.add_argument("--speedup", type=float, dest="speed", help=argparse.SUPPRESS)  # the old name
+    parser.add_argument("--start", type=timestamp, help="replay events from this time (ISO 8601, UTC if no offset)")
+    parser.add_argument("--until", type=timestamp, help="replay events before this time")
+    parser.add_argument("--shard", type=shard, default=(0, 1), help="i/N: this producer's share (by station)")
+    parser.add_argument("--no-sign-request", action="store_true", help="anonymous S3 access (public buckets)")
+    args = parser.parse_args(argv)
+    if (args.from_month is None) != (args.to_month is None):
+        parser.error("--from-month and --to-month go together")
+    return args
 
 
-async def run(settings: ProducerSettings, keys: list[str], prefix: str, speedup: float) -> int:
+async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
     state = {"ok": True, "phase": "starting"}
     health = HealthServer(settings.metrics_host, settings.metrics_port, lambda: dict(state))
     health.start()
@@ -60,19 +94,16 @@ async def run(settings: ProducerSettings, keys: list[str], prefix: str, speedup:
             )
             return 2
         state["phase"] = "replaying"
-        async with s3_client(settings) as s3:
-            report = await Replayer(settings, kafka, s3).run(keys, prefix, speedup)
+        async with AsyncExitStack() as stack:
+            s3 = await stack.enter_async_context(s3_client(settings))
+            report = await Replayer(settings, kafka, s3).run(options)
         state["phase"] = "done"
-        logger.info(
-            "replay finished: %d files, %d events, %d bad rows dead-lettered, rejected files: %s",
-            report.files,
-            report.events,
-            report.bad_rows,
-            report.rejected_files or "none",
-        )
         return 1 if report.rejected_files else 0
     except SourceError as exc:
         logger.error("%s; check BIKESHARE_S3_ENDPOINT_URL, BIKESHARE_S3_BUCKET and the AWS_* keys", exc)
+        return 2
+    except OpeningStockMissing as exc:
+        logger.error("%s", exc)
         return 2
     finally:
         await kafka.stop()
@@ -82,8 +113,19 @@ async def run(settings: ProducerSettings, keys: list[str], prefix: str, speedup:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     settings = load_settings(ProducerSettings)
+    if args.no_sign_request:
+        settings = settings.model_copy(update={"s3_anonymous": True})
     configure_logging(settings.log_level, settings.log_format)
-    return asyncio.run(run(settings, args.keys, args.prefix, args.speedup))
+    options = ReplayOptions(
+        targets=args.targets,
+        prefix=args.prefix,
+        months=(args.from_month, args.to_month) if args.from_month else None,
+        speed=args.speed,
+        start=args.start,
+        until=args.until,
+        shard=args.shard,
+    )
+    return asyncio.run(run(settings, options))
 
 
 if __name__ == "__main__":

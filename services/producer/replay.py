@@ -1,141 +1,278 @@
-"""Event-time replay: read every file, order all events by (event time, event id), publish them.
+"""A replay: select the files, read and sort their events (external sort), publish in event-time order.
 
-Progress (events, rate) is logged every few seconds. Bad rows go to the dead-letter topic with
-their reason; a file that is not a trip file is reported and skipped; nothing valid is dropped.
+Phases: *reading* (a worker thread: sources -> documents -> checked rows -> sorted spill runs and a
+dead-letter file), then *publishing* (the event loop: dead letters, opening stock, events merged in
+(event time, event id) order, paced or not), resumable from `checkpoint.py`'s position.
+
+Shards (`--shard i/N`) split by station: every shard reads every file and keeps the events whose
+Kafka key (station id) hashes to it (crc32 mod N), and the bad rows whose source does. Why station and
+not file: all of a station's events then come from one producer, in event-time order, so per-station
+order holds across the whole run (a split by file would interleave two producers' events of the same
+station); each event lands in exactly one shard. The cost: each shard parses every file.
+
+One bad object never stops the run: any failure while reading a file or a zip member rejects it by name
+(rows read before the failure are kept, and the line is named), and the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import itertools
 import logging
 import time
 import zipfile
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter
 
-from services.producer.opening_stock import OpeningStock
-from services.producer.s3_source import csv_documents, list_keys, read_object
+from services.producer import opening_stock_hook
+from services.producer.checkpoint import Checkpoint, Position, fingerprint
+from services.producer.documents import NoCsvInside, documents
+from services.producer.progress import Progress, peak_rss_mb
+from services.producer.publisher import Item, Pacer, Publisher
+from services.producer.row_reader import Plausible, read_document
+from services.producer.selection import Month, Selection, select
 from services.producer.settings import ProducerSettings
-from services.producer.trip_rows import BadRow, FormatError, split_rows
+from services.producer.sources import Source, SourceError, SourceObject
+from services.producer.sources.local import LocalSource
+from services.producer.sources.s3 import S3Source
+from services.producer.spill import ExternalSorter, LetterFile, merge, read_letters
+from services.producer.trip_rows import BadRow, FormatError
 from shared import topics
-from shared.events import DeadLetter, TripEvent, encode
+from shared.events import DeadLetter, TripEvent, decode_trip, encode
 
 logger = logging.getLogger(__name__)
 
-EVENTS = Counter("producer_events_published_total", "Trip events published to the raw topic")
+EVENTS = Counter("producer_events_published_total", "Items (events, opening stock, dead letters) published")
 BAD_ROWS = Counter("producer_rows_dead_lettered_total", "Rows sent to the dead-letter topic")
-BAD_FILES = Counter("producer_files_rejected_total", "Objects that are not trip files")
+BAD_FILES = Counter("producer_files_rejected_total", "Objects or zip members rejected by name")
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    targets: list[str] = field(default_factory=list)
+    prefix: str | None = None
+    months: tuple[Month, Month] | None = None
+    speed: float = 0.0
+    start: datetime | None = None
+    until: datetime | None = None
+    shard: tuple[int, int] = (0, 1)
 
 
 @dataclass
 class ReplayReport:
     files: int = 0
+    documents: int = 0
+    rows: int = 0
     events: int = 0
     bad_rows: int = 0
-    stock_events: int = 0
     rejected_files: list[str] = field(default_factory=list)
+    published: int = 0
+    resumed_from: int = 0
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+
+
+def micros(moment: datetime) -> int:
+    return round(moment.timestamp() * 1_000_000)
 
 
 def order_events(events: list[TripEvent]) -> list[TripEvent]:
-    """Event-time order; the event id breaks ties so every replay publishes the same sequence."""
+    """The publishing order, in memory (for small inputs, tests and benchmarks): event time, then event id."""
     return sorted(events, key=lambda e: (e.event_time, e.event_id))
 
 
 class Replayer:
-    def __init__(self, settings: ProducerSettings, kafka: AIOKafkaProducer, s3: object) -> None:
+    def __init__(self, settings: ProducerSettings, kafka: Any, s3: Any) -> None:
         self.settings = settings
         self.kafka = kafka
         self.s3 = s3
         self.report = ReplayReport()
+        self.progress = Progress(settings.progress_every_s)
 
-    async def load(self, keys: list[str]) -> list[TripEvent]:
-        events: list[TripEvent] = []
-        bucket = self.settings.s3_bucket
-        for key in keys:
-            data = await read_object(self.s3, bucket, key)
-            self.report.files += 1
-            try:
-                documents = list(csv_documents(key, data))
-            except zipfile.BadZipFile as exc:
-                self.reject(f"s3://{bucket}/{key}", f"not a readable zip archive ({exc})")
-                continue
-            for name, rows in documents:
-                try:
-                    for item in split_rows(rows, f"s3://{bucket}/{name}"):
-                        if isinstance(item, BadRow):
-                            await self.dead_letter(item)
-                        else:
-                            events.append(item)
-                except FormatError as exc:
-                    self.reject(exc.source, exc.reason)
-        return events
+    async def run(self, options: ReplayOptions) -> ReplayReport:
+        started = time.monotonic()
+        selection = await select(self.s3, self.settings.s3_bucket, options.targets, options.prefix, options.months)
+        if not selection.objects:
+            logger.warning("nothing to replay: no .csv or .zip file matches %s", options.targets or options.prefix)
+        checkpoint = Checkpoint(self.settings.checkpoint_dir, self._fingerprint(selection, options))
+        position = checkpoint.load()
+        self.progress.files_total = len(selection.objects)
+        if position.sorted:
+            logger.info("resuming %s after %d published items", checkpoint.directory, position.published)
+            self.report = ReplayReport(**position.reading)  # the read phase's report, saved with the spill
+            self.report.resumed_from = position.published
+        else:
+            for target, reason in selection.missing:
+                self.reject(target, reason)
+            self.progress.enter("reading")
+            loop = asyncio.get_running_loop()
+            await asyncio.to_thread(self._read_all, selection, options, checkpoint, position, loop)
+        await self._publish(checkpoint, position, options)
+        checkpoint.remove()
+        self.report.seconds = time.monotonic() - started
+        self.report.peak_rss_mb = round(peak_rss_mb(), 1)
+        self.progress.close()
+        logger.info("replay finished", extra={"summary": asdict(self.report)})
+        return self.report
+
+    def _fingerprint(self, selection: Selection, options: ReplayOptions) -> str:
+        return fingerprint(
+            {
+                "objects": [(o.url, o.size, o.version) for o in selection.objects],
+                "options": asdict(options),
+                "kafka": self.settings.kafka_bootstrap_servers,
+                "topic": topics.RAW,
+                "plausible": (self.settings.plausible_from, self.settings.plausible_until),
+                "stock": self.settings.opening_stock,
+            }
+        )
+
+    # --- reading (worker thread) -----------------------------------------------------------------
+
+    def _read_all(
+        self,
+        selection: Selection,
+        options: ReplayOptions,
+        checkpoint: Checkpoint,
+        position: Position,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        sorter = ExternalSorter(checkpoint.directory, self.settings.run_events)
+        letters = LetterFile(checkpoint.directory / "letters.bin")
+        local, remote = LocalSource(), S3Source(self.s3, loop)
+        for obj in selection.objects:
+            source: Source = remote if obj.url.startswith("s3://") else local
+            self._read_object(obj, source, selection, options, sorter, letters)
+            self.progress.files_done += 1
+        position.runs = [run.name for run in sorter.finish()]
+        letters.finish()
+        position.letters, position.events, position.sorted = letters.count, sorter.count, True
+        position.reading = asdict(self.report)
+        checkpoint.save(position)
+        logger.info(
+            "read %d rows of %d files: %d events in %d sorted runs, %d bad rows",
+            self.report.rows,
+            self.report.files,
+            sorter.count,
+            len(sorter.runs),
+            self.report.bad_rows,
+        )
+
+    def _read_object(
+        self,
+        obj: SourceObject,
+        source: Source,
+        selection: Selection,
+        options: ReplayOptions,
+        sorter: ExternalSorter,
+        letters: LetterFile,
+    ) -> None:
+        self.report.files += 1
+        try:
+            with source.open(obj) as file:
+                for name, stream in documents(obj.url, file, selection.months):
+                    self._read_document(name, stream, options, sorter, letters)
+        except zipfile.BadZipFile as exc:
+            self.reject(obj.url, f"not a readable zip archive ({exc})")
+        except NoCsvInside as exc:
+            self.reject(obj.url, str(exc.args[0]).removeprefix(f"{obj.url}: "))
+        except Exception as exc:
+            self.reject(obj.url, f"unreadable: {type(exc).__name__}: {exc}")
+
+    def _read_document(
+        self, name: str, stream: Any, options: ReplayOptions, sorter: ExternalSorter, letters: LetterFile
+    ) -> None:
+        self.report.documents += 1
+        plausible = Plausible(self.settings.plausible_from, self.settings.plausible_until)
+        index, shards = options.shard
+        start = micros(options.start) if options.start else None
+        until = micros(options.until) if options.until else None
+        line = "the header"
+        try:
+            for item in read_document(name, stream, plausible):
+                if isinstance(item, BadRow):
+                    self.report.rows += 1
+                    self.progress.row()
+                    line = item.source.rsplit("#", 1)[-1]
+                    if shards == 1 or zlib.crc32(item.source.encode()) % shards == index:
+                        self._dead_letter(item, letters)
+                    continue
+                if item.kind == "start":
+                    self.report.rows += 1
+                    self.progress.row()
+                    line = item.source.rsplit("#", 1)[-1]
+                key = (item.station_id or "").encode()
+                if shards > 1 and zlib.crc32(key) % shards != index:
+                    continue
+                time_us = micros(item.event_time)
+                if (start is not None and time_us < start) or (until is not None and time_us >= until):
+                    continue
+                sorter.add((time_us, item.event_id, key, encode(item)))
+                self.report.events += 1
+        except FormatError as exc:
+            self.reject(exc.source, exc.reason)
+        except (zlib.error, EOFError, zipfile.BadZipFile, SourceError, OSError, csv.Error, ValueError) as exc:
+            self.reject(name, f"unreadable after line {line} (rows before it kept): {type(exc).__name__}: {exc}")
 
     def reject(self, where: str, reason: str) -> None:
-        """A whole file is unusable: report it and go on with the others (the exit code says so)."""
+        """A whole file or member is unusable: name it and go on with the others (the exit code says so)."""
         BAD_FILES.inc()
         self.report.rejected_files.append(where)
         logger.error("skipping %s: %s", where, reason)
 
-    async def dead_letter(self, bad: BadRow) -> None:
+    def _dead_letter(self, bad: BadRow, letters: LetterFile) -> None:
         self.report.bad_rows += 1
         BAD_ROWS.inc()
         letter = DeadLetter(
             stage="producer", reason=bad.reason, source=bad.source, payload=bad.payload, failed_at=datetime.now(UTC)
         )
-        await self.kafka.send(topics.DEAD_LETTER, encode(letter))
+        letters.add(encode(letter))
         logger.warning("dead-lettered row: %s", bad.reason, extra={"topic": topics.DEAD_LETTER, "event_id": bad.source})
 
-    async def publish(self, events: list[TripEvent], speedup: float = 0.0) -> None:
-        """Publish in order; with `speedup` > 0, pace by event time (60 = one hour per minute)."""
-        started = last_log = time.monotonic()
-        first = events[0].event_time if events else None
-        pending: list[asyncio.Future[object]] = []
-        for n, event in enumerate(events, start=1):
-            if speedup > 0 and first is not None:
-                due = started + (event.event_time - first).total_seconds() / speedup
-                if (delay := due - time.monotonic()) > 0:
-                    await asyncio.sleep(delay)
-            key = (event.station_id or "").encode()
-            pending.append(await self.kafka.send(topics.RAW, encode(event), key=key))
-            if len(pending) >= 10_000:
-                await asyncio.gather(*pending)
-                pending.clear()
-            if time.monotonic() - last_log >= self.settings.progress_every_s:
-                last_log = time.monotonic()
-                rate = n / (last_log - started)
-                logger.info(
-                    "published %d/%d events (%.0f/s), event time %s",
-                    n,
-                    len(events),
-                    rate,
-                    event.event_time.isoformat(),
-                    extra={"topic": topics.RAW, "event_id": event.event_id},
-                )
-        await asyncio.gather(*pending)
-        EVENTS.inc(len(events))
-        self.report.events += len(events)
-        elapsed = time.monotonic() - started
-        logger.info(
-            "published %d events in %.1fs (%.0f/s)",
-            len(events),
-            elapsed,
-            len(events) / elapsed if elapsed else 0.0,
-            extra={"topic": topics.RAW},
-        )
+    # --- publishing (event loop) -----------------------------------------------------------------
 
-    async def run(self, keys: list[str] | None, prefix: str, speedup: float) -> ReplayReport:
-        keys = keys or await list_keys(self.s3, self.settings.s3_bucket, prefix)
-        if not keys:
-            logger.warning("no .csv or .zip objects under s3://%s/%s", self.settings.s3_bucket, prefix)
-        events = order_events(await self.load(keys))
-        # Opening stock goes out first, so the map is populated from the replay's first minute.
-        stock = OpeningStock()
-        for event in events:
-            stock.add(event)
-        opening = stock.events()
-        self.report.stock_events = len(opening)
-        await self.publish(opening + events, speedup)
-        return self.report
+    async def _publish(self, checkpoint: Checkpoint, position: Position, options: ReplayOptions) -> None:
+        runs = [checkpoint.directory / run for run in position.runs]
+        stock = self._opening_stock(runs) if self.settings.opening_stock else []
+        total = position.letters + len(stock) + position.events
+
+        def acked(at: int) -> None:
+            position.published = at
+            checkpoint.save(position)
+
+        publisher = Publisher(self.kafka, self.settings.window_events, on_acked=acked, on_item=self.progress.item)
+        await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
+        sequence = itertools.islice(self._sequence(checkpoint, runs, stock), position.published, None)
+        pacer = None
+        if options.speed > 0:
+            anchor = micros(options.start) if options.start else self._first_time(runs)
+            pacer = Pacer(options.speed, anchor, time.monotonic()) if anchor is not None else None
+        self.progress.enter("publishing", total)
+        self.progress.published = begin = position.published
+        end = await publisher.publish(sequence, begin, pacer)
+        self.report.published = end - begin
+        EVENTS.inc(self.report.published)
+
+    def _sequence(self, checkpoint: Checkpoint, runs: list[Any], stock: list[bytes]) -> Iterator[Item]:
+        for letter in read_letters(checkpoint.directory / "letters.bin"):
+            yield topics.DEAD_LETTER, b"", letter, None
+        for payload in stock:
+            event = decode_trip(payload)
+            yield topics.RAW, (event.station_id or "").encode(), payload, None
+        for time_us, _, key, payload in merge(runs):
+            yield topics.RAW, key, payload, time_us
+
+    @staticmethod
+    def _first_time(runs: list[Any]) -> int | None:
+        return next((record[0] for record in merge(runs)), None)
+
+    def _opening_stock(self, runs: list[Any]) -> list[bytes]:
+        """A first merged pass feeds every event, in event-time order, to the opening-stock accumulator."""
+        events: Iterable[TripEvent] = (decode_trip(record[3]) for record in merge(runs))
+        return [encode(event) for event in opening_stock_hook.stock_events(events)]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pathlib import Path
 
+from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
+
+from shared.limits import PLAUSIBLE_FROM
 from shared.settings import KafkaSettings
 
 
 class ProducerSettings(KafkaSettings):
-    s3_bucket: str
+    s3_bucket: str = Field(default="", description="bucket for bare keys and --prefix; unused for local paths")
     s3_endpoint_url: str | None = Field(default=None, description="unset: AWS S3 itself")
     s3_region: str = "us-east-1"
+    s3_anonymous: bool = Field(default=False, description="unsigned requests, for public buckets (--no-sign-request)")
     aws_access_key_id: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("AWS_ACCESS_KEY_ID", "BIKESHARE_AWS_ACCESS_KEY_ID")
     )
@@ -18,5 +22,13 @@ class ProducerSettings(KafkaSettings):
         default=None, validation_alias=AliasChoices("AWS_SECRET_ACCESS_KEY", "BIKESHARE_AWS_SECRET_ACCESS_KEY")
     )
     linger_ms: int = 20
-    max_batch_bytes: int = 512 * 1024
+    max_batch_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
     progress_every_s: float = 5.0
+    checkpoint_dir: Path = Field(
+        default=Path(".local/producer"), description="resume positions and sorted spill files, one directory per run"
+    )
+    run_events: int = Field(default=300_000, ge=1000, description="events sorted in memory per spill run")
+    window_events: int = Field(default=50_000, ge=100, description="events per acknowledged (resumable) window")
+    plausible_from: AwareDatetime = PLAUSIBLE_FROM
+    plausible_until: AwareDatetime | None = Field(default=None, description="unset: now + 1 day")
+    opening_stock: bool = Field(default=True, description="publish the opening stock before the trips")

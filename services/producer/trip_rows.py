@@ -94,7 +94,12 @@ def parse_time(text: str | None, fold: int = 0) -> datetime:
                 continue
         else:
             raise RowError(f"unparseable time {text!r}") from None
-    return local.replace(tzinfo=NEW_YORK, fold=fold).astimezone(UTC)
+    try:
+        if local.tzinfo is not None:  # an explicit offset is honoured, never replaced by New York's
+            return local.astimezone(UTC)
+        return local.replace(tzinfo=NEW_YORK, fold=fold).astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31 23:00 New York is past datetime.max in UTC
+        raise RowError(f"time {text!r} is out of range") from None
 
 
 def _coordinate(text: str | None) -> float | None:
@@ -194,5 +199,5 @@ def split_rows(rows: Iterator[list[str]], source: str) -> Iterator[TripEvent | B
         where = f"{source}#{number}"
         try:
             yield from trip_events(layout, row, where)
-        except (RowError, ValueError) as exc:
+        except (RowError, ValueError, OverflowError) as exc:
             yield BadRow(where, str(exc), ",".join(row))

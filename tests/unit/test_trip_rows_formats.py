@@ -8,11 +8,12 @@ import itertools
 import zipfile
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 import pytest
 
+from services.producer.documents import documents, text_lines
 from services.producer.replay import order_events
-from services.producer.s3_source import csv_documents
 from services.producer.trip_rows import BadRow, FormatError, split_rows
 from shared.events import EventKind, TripEvent, event_id
 from tests.unit.trip_files import BAD_ROWS, DATA_ROWS, ERA_D_HEADER, SOURCE, SUBWAY_FILE, TRIP_FILES, load, rows_of, utc
@@ -193,11 +194,15 @@ def test_order_events_breaks_ties_by_event_id() -> None:
 # --- reading objects: CSV with a BOM, zip of CSVs ------------------------------------------------------
 
 
-def test_csv_documents_reads_a_plain_csv_with_a_bom() -> None:
+def csv_rows(stream: IO[bytes]) -> list[list[str]]:
+    return list(csv.reader(text_lines(stream, [])))
+
+
+def test_documents_reads_a_plain_csv_with_a_bom() -> None:
     raw = TRIP_FILES["JC-202102"].read_bytes()
-    documents = list(csv_documents("2021/JC-202102.csv", b"\xef\xbb\xbf" + raw))
-    assert [name for name, _ in documents] == ["2021/JC-202102.csv"]
-    rows = list(documents[0][1])
+    found = list(documents("2021/JC-202102.csv", io.BytesIO(b"\xef\xbb\xbf" + raw)))
+    assert [name for name, _ in found] == ["2021/JC-202102.csv"]
+    rows = csv_rows(found[0][1])
     with TRIP_FILES["JC-202102"].open(newline="") as fh:
         expected = list(csv.reader(fh))
     assert rows == expected
@@ -207,7 +212,7 @@ def test_csv_documents_reads_a_plain_csv_with_a_bom() -> None:
     assert sum(isinstance(i, TripEvent) for i in items) == 2 * good
 
 
-def test_csv_documents_reads_the_csvs_inside_a_zip() -> None:
+def test_documents_reads_the_csvs_inside_a_zip() -> None:
     raw = TRIP_FILES["JC-202102"].read_bytes()
     small = ERA_D_HEADER + "\n" + GOOD_1 + "\n"
     buffer = io.BytesIO()
@@ -216,9 +221,9 @@ def test_csv_documents_reads_the_csvs_inside_a_zip() -> None:
         archive.writestr("__MACOSX/._JC-202102-citibike-tripdata.csv", b"\x00\x05\x16\x07 mac resource fork")
         archive.writestr("2018/chunk.csv", "\ufeff" + small)
         archive.writestr("README.txt", "not a csv")
-    documents = {name: list(rows) for name, rows in csv_documents("trips.zip", buffer.getvalue())}
-    assert list(documents) == ["trips.zip!2018/chunk.csv", "trips.zip!JC-202102-citibike-tripdata.csv"]
+    found = {name: csv_rows(stream) for name, stream in documents("trips.zip", buffer)}
+    assert list(found) == ["trips.zip!2018/chunk.csv", "trips.zip!JC-202102-citibike-tripdata.csv"]
     with TRIP_FILES["JC-202102"].open(newline="") as fh:
-        assert documents["trips.zip!JC-202102-citibike-tripdata.csv"] == list(csv.reader(fh))
-    assert documents["trips.zip!2018/chunk.csv"] == list(csv.reader(io.StringIO(small)))
-    assert documents["trips.zip!2018/chunk.csv"][0][0] == "tripduration"
+        assert found["trips.zip!JC-202102-citibike-tripdata.csv"] == list(csv.reader(fh))
+    assert found["trips.zip!2018/chunk.csv"] == list(csv.reader(io.StringIO(small)))
+    assert found["trips.zip!2018/chunk.csv"][0][0] == "tripduration"

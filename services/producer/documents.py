@@ -1,0 +1,105 @@
+"""The CSV documents inside one trip file, read as numbered text lines with bounded memory.
+
+A plain `.csv` is one document. A `.zip` (monthly, Jersey City, or yearly with monthly CSVs split into
+parts, in nested folders) yields its CSV members in time order, read straight from the (ranged) source
+file by `zipfile` - nothing is unpacked to disk; a zip inside the zip is read the same way. `__MACOSX/`
+and `._*` entries are ignored; any other member that is not a CSV is skipped with a log line.
+
+`text_lines` reads lines of at most `MAX_LINE_BYTES`: a longer line, or one that is not UTF-8, is
+reported through `bad` (line number, reason, payload) and replaced by an empty line, so line numbers
+stay true and the rest of the document goes on.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from services.producer.sources import in_months, time_order_key
+from shared.limits import MAX_DEAD_LETTER_PAYLOAD_CHARS, MAX_LINE_BYTES
+
+logger = logging.getLogger(__name__)
+
+READ_BUFFER = 1024 * 1024
+Months = tuple[tuple[int, int], tuple[int, int]] | None
+
+
+class NoCsvInside(ValueError):
+    """A zip archive holds no CSV member (in the selected months)."""
+
+
+@dataclass(frozen=True)
+class BadLine:
+    line: int
+    reason: str
+    payload: str
+
+
+def documents(url: str, file: IO[bytes], months: Months = None) -> Iterator[tuple[str, IO[bytes]]]:
+    """(name, binary stream) of each CSV in the file; `name` is `url` or `url!member`.
+
+    Raises `zipfile.BadZipFile` for an unreadable archive and `NoCsvInside` for one without CSVs.
+    """
+    if url.endswith(".zip"):
+        yield from _zip_documents(url, file, months)
+    else:
+        yield url, file
+
+
+def _zip_documents(name: str, file: IO[bytes], months: Months) -> Iterator[tuple[str, IO[bytes]]]:
+    found = 0
+    with zipfile.ZipFile(file) as archive:
+        members = [m for m in archive.infolist() if not m.is_dir() and not _is_metadata(m.filename)]
+        for member in sorted(members, key=lambda m: time_order_key(m.filename)):
+            inner = f"{name}!{member.filename}"
+            lower = member.filename.lower()
+            if not lower.endswith((".csv", ".zip")):
+                logger.info("skipping %s: not a CSV", inner)
+                continue
+            if months is not None and not in_months(member.filename, months):
+                continue
+            with archive.open(member) as stream:
+                if lower.endswith(".zip"):
+                    # a zip inside the zip: zipfile seeks in the member (fast when stored, re-inflates if deflated)
+                    for document in _zip_documents(inner, stream, months):
+                        found += 1
+                        yield document
+                else:
+                    found += 1
+                    yield inner, io.BufferedReader(stream, buffer_size=READ_BUFFER)  # type: ignore[type-var]
+    if not found:
+        raise NoCsvInside(f"{name}: the zip holds no CSV" + (" for the selected months" if months else ""))
+
+
+def _is_metadata(filename: str) -> bool:
+    base = filename.rsplit("/", 1)[-1]
+    return filename.startswith("__MACOSX/") or "/__MACOSX/" in filename or base.startswith("._") or base == ".DS_Store"
+
+
+def text_lines(file: IO[bytes], bad: list[BadLine]) -> Iterator[str]:
+    """Decoded lines (a UTF-8 BOM dropped); bad lines go to `bad` and come out as empty lines."""
+    readline = file.readline
+    number = 0
+    while line := readline(MAX_LINE_BYTES):
+        number += 1
+        if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+            line = line[3:]
+        if len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n"):
+            length = len(line)
+            while (more := readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
+                length += len(more)  # skipped without holding it: memory stays at one buffer
+            length += len(more)
+            head = line[:MAX_DEAD_LETTER_PAYLOAD_CHARS].decode("utf-8", "backslashreplace")
+            bad.append(BadLine(number, f"line of {length} bytes is longer than the limit of {MAX_LINE_BYTES}", head))
+            yield "\n"
+            continue
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            reason = f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
+            bad.append(BadLine(number, reason, line.decode("utf-8", "backslashreplace").rstrip("\r\n")))
+            yield "\n"

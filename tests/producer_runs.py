@@ -1,0 +1,128 @@
+"""Helpers for the producer's stack tests: run it as a child process, and what the CSV files imply,
+computed with the csv module and zoneinfo only (never with the producer's code)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from devstack import paths
+from devstack.stack import Stack
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass
+class Finished:
+    returncode: int
+    stderr: str
+    peak_rss_mb: float
+
+    def summary(self) -> dict[str, Any]:
+        for line in reversed(self.stderr.splitlines()):
+            if '"summary"' in line:
+                found: dict[str, Any] = json.loads(line)["summary"]
+                return found
+        raise AssertionError(f"no summary line in the producer's output:\n{self.stderr[-3000:]}")
+
+
+def producer_env(stack: Stack, checkpoints: Path, **settings: str) -> dict[str, str]:
+    env = stack.service_env("producer")
+    env.update(
+        {"BIKESHARE_CHECKPOINT_DIR": str(checkpoints), "BIKESHARE_LOG_FORMAT": "json", "BIKESHARE_METRICS_PORT": "0"}
+    )
+    env.update({f"BIKESHARE_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def start_producer(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """The producer as a child process, its log (stderr) going to `log`."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "services.producer", *args],
+            env=env,
+            cwd=paths.ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
+
+
+def finish(process: subprocess.Popen[bytes], log: Path, timeout_s: float = 600) -> Finished:
+    """Wait for the child and read its peak RSS from the kernel (wait4), not from its own report."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            raise AssertionError(f"the producer did not finish in {timeout_s}s:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return Finished(process.returncode, log.read_text(), usage.ru_maxrss / 1024)
+
+
+def run_producer(env: dict[str, str], log: Path, *args: str, timeout_s: float = 600) -> Finished:
+    return finish(start_producer(env, log, *args), log, timeout_s)
+
+
+def new_york_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=NEW_YORK).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Trip:
+    trip_id: str
+    start_station: str
+    end_station: str
+    start: datetime
+    end: datetime
+
+
+def trips_of(text: str) -> list[Trip]:
+    """The usable trips of one CSV document (rows ending before they start are not)."""
+    rows = list(csv.DictReader(io.StringIO(text, newline="")))
+    trips = []
+    for row in rows:
+        if "ride_id" in row:
+            trip_id, start, end = row["ride_id"], row["started_at"], row["ended_at"]
+            ids = row["start_station_id"], row["end_station_id"]
+        else:
+            start, end = row["starttime"], row["stoptime"]
+            trip_id = f"bike:{row['bikeid']}@{start}"
+            ids = row["start station id"], row["end station id"]
+        trip = Trip(trip_id, ids[0], ids[1], new_york_utc(start), new_york_utc(end))
+        if trip.end >= trip.start:
+            trips.append(trip)
+    return trips
+
+
+def expected_sides(trips: Iterable[Trip]) -> set[tuple[str, str]]:
+    return {(t.trip_id, kind) for t in trips for kind in ("start", "end")}
+
+
+def decoded(messages: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(m.value) for m in messages]
+
+
+def assert_station_order(messages: list[Any]) -> None:
+    """Within each station (the message key), event times never go back."""
+    last: dict[bytes, datetime] = {}
+    for message in messages:
+        at = datetime.fromisoformat(json.loads(message.value)["event_time"])
+        before = last.get(message.key)
+        assert before is None or at >= before, f"station {message.key!r}: {at} after {before}"
+        last[message.key] = at
