@@ -31,10 +31,12 @@ from shared.events import TripEvent, spark_ddl
 logger = logging.getLogger(__name__)
 
 
-
 def event_schema() -> StructType:
     """The Parquet files' columns: `TripEvent`'s fields with `spark_ddl`'s types (parsing DDL needs a session)."""
-    return StructType.fromDDL(spark_ddl(TripEvent))
+    schema = StructType.fromDDL(spark_ddl(TripEvent))
+    assert isinstance(schema, StructType)
+    return schema
+
 
 PARTITIONS = ("year", "month", "file")
 # Python's csv module defaults: comma, double quote, "" escapes a quote inside a quoted field.
@@ -130,7 +132,9 @@ def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFram
         end < start, F.concat(F.lit("ends before it starts ("), end_text, F.lit(" < "), start_text, F.lit(")"))
     )
     for text in coordinates:
-        reason = reason.when(C.coordinate_unparseable(text), F.concat(F.lit("unparseable coordinate "), C.python_repr(text)))
+        reason = reason.when(
+            C.coordinate_unparseable(text), F.concat(F.lit("unparseable coordinate "), C.python_repr(text))
+        )
     return parsed.select(
         "path",
         "line",
@@ -166,9 +170,9 @@ def trip_events(good: DataFrame) -> DataFrame:
         )
 
     exploded = good.select(
-        F.explode(F.array(side("start", "start", "start", "slat", "slon"), side("end", "end", "end", "elat", "elon"))).alias(
-            "e"
-        ),
+        F.explode(
+            F.array(side("start", "start", "start", "slat", "slon"), side("end", "end", "end", "elat", "elon"))
+        ).alias("e"),
         "year",
         "month",
         "file",
@@ -184,7 +188,7 @@ def with_file_partition(df: DataFrame, names: dict[str, str]) -> DataFrame:
 def delete_partitions(spark: SparkSession, root: str, names: list[str]) -> None:
     """Drop a file's old rejects first: a rerun with fewer bad rows must not leave stale ones behind."""
     jvm: Any = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
     for name in names:
         path = jvm.org.apache.hadoop.fs.Path(f"{root.rstrip('/')}/file={name}")
         path.getFileSystem(conf).delete(path, True)

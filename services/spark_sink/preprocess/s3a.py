@@ -50,7 +50,7 @@ def configure_s3a(
             f"this Spark session has no s3a filesystem (no hadoop-aws jar in {s3a_jars_dir()} when it started); "
             f"run `./dev setup` or set {JARS_DIR_VARIABLE}"
         ) from exc
-    conf: Any = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+    conf: Any = spark.sparkContext._jsc.hadoopConfiguration()
     settings = {"fs.s3a.endpoint.region": region, "fs.s3a.fast.upload": "true"}
     if endpoint_url:
         settings |= {
