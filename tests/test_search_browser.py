@@ -51,7 +51,7 @@ async def web(fresh_database: str) -> AsyncIterator[tuple[str, str, list[dict[st
 
 
 async def test_search_box_end_to_end(web: tuple[str, str, list[dict[str, Any]]]) -> None:
-    from playwright.async_api import async_playwright
+    from playwright.async_api import async_playwright, expect
 
     url, dsn, stations = web
     async with async_playwright() as pw:
@@ -74,7 +74,7 @@ async def test_search_box_end_to_end(web: tuple[str, str, list[dict[str, Any]]])
             # Markup typed by the user is shown as text, never run.
             await page.fill("#search-input", '<img src=x onerror="window.__xss=1">')
             await page.press("#search-input", "Enter")
-            await page.wait_for_function("document.getElementById('search-flash').textContent.includes('Enter')")
+            await expect(page.locator("#search-flash")).to_contain_text("Enter a building number", timeout=10_000)
             assert await page.evaluate("window.__xss") is None
             assert await page.locator("#search-box img").count() == 0
 
@@ -106,11 +106,7 @@ async def test_search_box_end_to_end(web: tuple[str, str, list[dict[str, Any]]])
             row = page.locator(f"#search-results li[data-station-id='{station_id}'] .search-bikes")
             before = await row.text_content()
             await push(dsn, station_id, 41, batch_id=2)
-            await page.wait_for_function(
-                f"document.querySelector(\"#search-results li[data-station-id='{station_id}'] .search-bikes\")"
-                ".textContent === '41 bikes'",
-                timeout=15_000,
-            )
+            await expect(row).to_have_text("41 bikes", timeout=15_000)  # no eval: the page's CSP forbids it
             assert before != "41 bikes"
             assert await page.evaluate("window.__sameDocument") is True
 
