@@ -113,6 +113,17 @@ def demo(stack: Stack) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cluster"]:
+        from devstack import cluster_demo
+
+        configure_logging("INFO", "text")
+        return cluster_demo.main(argv[1:])
+    if argv[:1] == ["chaos"]:
+        from devstack import chaos
+
+        configure_logging("INFO", "text")
+        return chaos.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("command", choices=["up", "demo"], help="up: the stack only; demo: stack + services + replay")
     parser.add_argument("--state", type=Path, default=paths.LOCAL / "demo", help="state directory")

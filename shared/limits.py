@@ -30,8 +30,8 @@ SOURCE_MAX: Final = 1024
 COUNT_MAX: Final = 10_000
 """Bikes one event may move (opening stock of the largest station is a few hundred)."""
 
-EARLIEST_EVENT_TIME: Final = datetime(2013, 5, 1, tzinfo=UTC)
-"""Citi Bike opened on 2013-05-27; the first trip files start then."""
+EARLIEST_EVENT_TIME: Final = datetime(2013, 1, 1, tzinfo=UTC)
+"""Citi Bike opened on 2013-05-27; nothing earlier is a real trip."""
 MAX_FUTURE: Final = timedelta(days=1)
 """How far past the wall clock an event may lie (clock skew, time zones); a trip dated 2099 is refused."""
 
@@ -44,9 +44,6 @@ DEAD_LETTER_PAYLOAD_MAX: Final = 16_384
 """Characters of the original payload a dead letter keeps (the rest is cut and marked); with the
 reason's limit below a dead letter stays far under `MESSAGE_MAX_BYTES` even at 4 bytes a character."""
 DEAD_LETTER_REASON_MAX: Final = 1_000
-LINE_MAX_BYTES: Final = 64 * 1024
-"""Longest trip-file line the producer reads (real lines are under 400 bytes); a longer one is
-dead-lettered, its start kept, and skipped without being held in memory. No field can be longer."""
 TRUNCATION_MARK: Final = "…[truncated]"
 
 
@@ -68,3 +65,55 @@ def clip(text: str, limit: int) -> str:
 
 def latest_event_time(now: datetime | None = None, future: timedelta = MAX_FUTURE) -> datetime:
     return (now or datetime.now(UTC)) + future
+
+
+# The producer's names for the same limits (one set of numbers for every stage).
+MAX_STATION_ID_CHARS: Final = STATION_ID_MAX
+MAX_STATION_NAME_CHARS: Final = STATION_NAME_MAX
+MAX_LINE_BYTES: Final = 64 * 1024
+"""Longest CSV line the producer reads; a longer one is dead-lettered (cut) and skipped.
+Real trip lines are under 400 bytes. It is also the csv module's field limit (a field can't be longer)."""
+MAX_DEAD_LETTER_PAYLOAD_CHARS: Final = DEAD_LETTER_PAYLOAD_MAX
+PLAUSIBLE_FROM: Final = EARLIEST_EVENT_TIME
+PLAUSIBLE_AHEAD: Final = MAX_FUTURE
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def plausible_until(now: datetime | None = None) -> datetime:
+    """The latest plausible event time: now plus `PLAUSIBLE_AHEAD`."""
+    return latest_event_time(now, PLAUSIBLE_AHEAD)
+
+
+def text_problem(value: str, what: str, max_chars: int) -> str | None:
+    """Why `value` (a station id or name) is refused: too long, or holding NUL/control characters."""
+    if len(value) > max_chars:
+        return f"{what} is {len(value)} characters long (limit {max_chars})"
+    if not value.isprintable() and (found := _CONTROL.search(value)):
+        return f"{what} holds control character U+{ord(found.group()):04X}"
+    return None
+
+
+def station_id_problem(value: str) -> str | None:
+    return text_problem(value, "station id", MAX_STATION_ID_CHARS)
+
+
+def station_name_problem(value: str) -> str | None:
+    return text_problem(value, "station name", MAX_STATION_NAME_CHARS)
+
+
+def time_problem(value: datetime, earliest: datetime = PLAUSIBLE_FROM, latest: datetime | None = None) -> str | None:
+    """Why an (aware) event time is implausible, or None."""
+    latest = latest or plausible_until()
+    if value < earliest:
+        return f"time {value.isoformat()} is before {earliest.isoformat()}"
+    if value > latest:
+        return f"time {value.isoformat()} is after {latest.isoformat()}"
+    return None
+
+
+def truncate_payload(payload: str, limit: int = MAX_DEAD_LETTER_PAYLOAD_CHARS) -> str:
+    """The payload cut to `limit` characters, saying how long it was, so a dead letter always fits in Kafka."""
+    if len(payload) <= limit:
+        return payload
+    return payload[:limit] + f"...[truncated, {len(payload)} characters in all]"

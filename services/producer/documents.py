@@ -5,7 +5,7 @@ parts, in nested folders) yields its CSV members in time order, read straight fr
 file by `zipfile` - nothing is unpacked to disk; a zip inside the zip is read the same way. `__MACOSX/`
 and `._*` entries are ignored; any other member that is not a CSV is skipped with a log line.
 
-`text_lines` reads lines of at most `LINE_MAX_BYTES`: a longer line, or one that is not UTF-8, is
+`text_lines` reads lines of at most `MAX_LINE_BYTES`: a longer line, or one that is not UTF-8, is
 reported through `bad` (line number, reason, payload) and replaced by an empty line, so line numbers
 stay true and the rest of the document goes on.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from services.producer.sources import in_months, time_order_key
-from shared.limits import DEAD_LETTER_PAYLOAD_MAX, LINE_MAX_BYTES
+from shared.limits import DEAD_LETTER_PAYLOAD_MAX, MAX_LINE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -84,17 +84,17 @@ def text_lines(file: IO[bytes], bad: list[BadLine]) -> Iterator[str]:
     """Decoded lines (a UTF-8 BOM dropped); bad lines go to `bad` and come out as empty lines."""
     readline = file.readline
     number = 0
-    while line := readline(LINE_MAX_BYTES):
+    while line := readline(MAX_LINE_BYTES):
         number += 1
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
             line = line[3:]
-        if len(line) >= LINE_MAX_BYTES and not line.endswith(b"\n"):
+        if len(line) >= MAX_LINE_BYTES and not line.endswith(b"\n"):
             length = len(line)
-            while (more := readline(LINE_MAX_BYTES)) and not more.endswith(b"\n"):
+            while (more := readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
                 length += len(more)  # skipped without holding it: memory stays at one buffer
             length += len(more)
             head = line[:DEAD_LETTER_PAYLOAD_MAX].decode("utf-8", "backslashreplace")
-            bad.append(BadLine(number, f"line of {length} bytes is longer than the limit of {LINE_MAX_BYTES}", head))
+            bad.append(BadLine(number, f"line of {length} bytes is longer than the limit of {MAX_LINE_BYTES}", head))
             yield "\n"
             continue
         try:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
+from services.spark_sink.preprocess.s3a import s3a_class_path
 from services.spark_sink.settings import SparkSinkSettings
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,11 @@ def connector_jars(directory: Path) -> list[Path]:
 
 def build_session(settings: SparkSinkSettings, app_name: str = "bikeshare-spark-sink") -> SparkSession:
     jars = connector_jars(settings.spark_jars_dir)
+    builder = SparkSession.builder
+    if (s3a := s3a_class_path()) is not None:  # the preprocessing job's s3a://, when installed (driver class path)
+        builder = builder.config("spark.driver.extraClassPath", s3a)
     session = (
-        SparkSession.builder.master(settings.spark_master)
+        builder.master(settings.spark_master)
         .appName(app_name)
         .config("spark.jars", ",".join(str(j) for j in jars))
         .config("spark.driver.memory", settings.driver_memory)

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from services.web.batch_listener import BatchListener
 from services.web.broadcaster import Broadcaster
+from services.web.fast_path import FastPath
 from services.web.gbfs_feed import System
 from services.web.gbfs_routes import gbfs_blueprint
 from services.web.history import history_blueprint
@@ -74,6 +75,8 @@ def create_app(settings: WebSettings) -> Quart:
     app.register_blueprint(gbfs_blueprint(state, system, settings.public_url))
     app.register_blueprint(history_blueprint(lambda: parts.pool))
     app.register_blueprint(map_page_blueprint(settings))
+    fast = FastPath(app.asgi_app, state, system, limiter, headers, settings.public_url, REQUESTS.inc)
+    app.asgi_app = fast  # type: ignore[method-assign,assignment]  # ASGI middleware, as Quart documents
 
     @app.before_serving
     async def start_clients() -> None:

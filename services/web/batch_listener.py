@@ -84,7 +84,7 @@ class BatchListener:
     async def _connect(self) -> Any:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(CONNECTION_ERRORS),
-            wait=wait_exponential_jitter(initial=0.2, max=self._max_wait_s),
+            wait=wait_exponential_jitter(multiplier=0.2, max=self._max_wait_s),  # tenacity 9.2: `initial` is deprecated
             before_sleep=lambda rs: logger.warning(
                 "postgres unreachable for LISTEN (attempt %d: %s); retrying",
                 rs.attempt_number,

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from services.web.stations import DataClock, StationRow, iso_utc
 
+MAX_CACHED = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
@@ -90,7 +92,10 @@ class LiveState:
         if self._cache_version != self.version:
             self._cache.clear()
             self._cache_version = self.version
-        if key not in self._cache:
-            document = build()
-            self._cache[key] = None if document is None else Encoded.of(document)
-        return self._cache[key]
+        if key in self._cache:
+            return self._cache[key]
+        document = build()
+        encoded = None if document is None else Encoded.of(document)
+        if len(self._cache) < MAX_CACHED:  # keys can come from requests (Host): never grow without bound
+            self._cache[key] = encoded
+        return encoded

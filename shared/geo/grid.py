@@ -8,8 +8,8 @@ observation of both. From them:
   avenues: a local straight-line fit over the stations of the nearby streets, so a station standing on
   a corner (±20 m) does not move the street;
 * `avenue_v(name, u)`: where an avenue runs at that height, a local fit over its own stations (Broadway
-  bends, so it gets a shorter window); an avenue is only known within 400 m beyond its outermost
-  station, so "Lenox Avenue at 60th Street" is None, not an extrapolation through Central Park;
+  bends, so it gets a shorter window); an avenue is known between its stations and 400 m past the
+  last, so "6th Avenue at 75th Street" is None, not a line drawn through Central Park;
 * `LINES`: the grid's avenues west to east, used to count avenue blocks (`blocks.py`).
 """
 
@@ -41,7 +41,8 @@ LINES = (
 BETWEEN = {"Vanderbilt Avenue": ("Madison Avenue", "Park Avenue", 0.5)}
 GRID_STREETS = (14.0, 155.0)  # the Commissioners' grid proper: below 14th St the Village's streets
 STREETS = range(1, 221)
-_REACH_M = 400.0
+_END_M = 400.0  # an avenue is known 5 blocks past its last station
+_REACH_M = 1200.0  # a renamed stretch of the same line: up to 15 blocks from its nearest station
 
 
 def _line_fit(points: list[tuple[float, float]], at: float) -> float:
@@ -104,17 +105,17 @@ class Grid:
             west, east, fraction = BETWEEN[name]
             v_west, v_east = self.avenue_v(west, u), self.avenue_v(east, u)
             return None if v_west is None or v_east is None else v_west + (v_east - v_west) * fraction
-        points = self._avenues.get(name) or self._lines.get(LINE_OF.get(name, name))
-        if not points:
+        # Its own stations where it runs between them (or up to 400 m past the last one); else the same line
+        # under another name (Central Park West is 8th Avenue) if one of its stations is within 1.2 km; else
+        # the avenue does not run here (no line is drawn through Central Park from 59th to 110th St).
+        own = self._avenues.get(name, [])
+        line = self._lines.get(LINE_OF.get(name, name), [])
+        if own and min(p[0] for p in own) - _END_M <= u <= max(p[0] for p in own) + _END_M:
+            points = own
+        elif line and min(abs(p[0] - u) for p in line) <= _REACH_M:
+            points = line
+        else:
             return None
-        if not min(p[0] for p in points) - _REACH_M <= u <= max(p[0] for p in points) + _REACH_M:
-            # A renamed stretch of the same line (Central Park West is 8th Avenue) may reach further.
-            line = self._lines.get(LINE_OF.get(name, name), [])
-            reaches = bool(line) and min(p[0] for p in line) - _REACH_M <= u <= max(p[0] for p in line) + _REACH_M
-            if name in LINE_OF and reaches:
-                points = line
-            else:
-                return None
         k = 4 if name == "Broadway" else 6
         return _line_fit(_nearest(points, u, k), u)
 

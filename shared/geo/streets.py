@@ -95,6 +95,7 @@ def normalise(text: str) -> Street | None:
     if not tokens:
         return None
     whole = " ".join(tokens[:-1] if len(tokens) > 1 and tokens[-1] in _TYPES else tokens)
+    whole = re.sub(r"^(?:av|ave) of ", "avenue of ", whole)
     if whole in _AVENUE_ALIASES:
         return Street("avenue", _AVENUE_ALIASES[whole])
     if whole in ("w broadway", "west broadway"):

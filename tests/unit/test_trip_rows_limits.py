@@ -58,7 +58,7 @@ def trip(ride: str, start: str = "2021-02-01 10:00:00", end: str = "2021-02-01 1
     ("row", "reason"),
     [
         (trip("X", "9999-12-31 23:00:00", "9999-12-31 23:30:00"), "out of range"),
-        (trip("X", "2012-12-31 10:00:00", "2012-12-31 10:10:00"), "is before 2013-05-01"),
+        (trip("X", "2012-12-31 10:00:00", "2012-12-31 10:10:00"), "is before 2013-01-01"),
         (trip("X", "2099-01-01 10:00:00", "2099-01-01 10:10:00"), "is after"),
         (trip("X", sid="J" * (limits.STATION_ID_MAX + 1)), f"(limit {limits.STATION_ID_MAX})"),
         (trip("X", sid="JC\x00005"), "control character U+0000"),
@@ -94,7 +94,7 @@ def test_bytes_that_are_not_utf8_and_overlong_lines_are_bad_rows_not_replacement
         (HEADER + "\n").encode()
         + trip("A").encode().replace(b"Grove", b"Gr\xf6ve")
         + b"\n"
-        + trip("B").replace("Grove St", "x" * (limits.LINE_MAX_BYTES * 3)).encode()
+        + trip("B").replace("Grove St", "x" * (limits.MAX_LINE_BYTES * 3)).encode()
         + b"\n"
         + trip("C").encode()
         + b"\n"

@@ -1,0 +1,277 @@
+"""`./dev chaos`: replay real trip events through `./dev cluster` while SIGKILLing its processes.
+
+From a printed seed it plans kills at random moments of the replay: the producer, an enricher worker,
+the Spark driver (the sink), a Spark worker, a web replica, the Kafka broker leading the most
+partitions, and Postgres (while the sink is writing a batch). The cluster's supervisor restarts each
+victim after a pause. Per kill it reports when, how long until the process was ready again and until
+the pipeline flowed again; after the drain it checks the outcome (`chaos_checks`) and ends with
+`chaos: <N> lost, <M> duplicated, tables <equal|DIFFER>`.
+
+    ./dev chaos                              # 200,000 events, one kill of each kind
+    ./dev chaos --events 400000 --kills 14 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+
+from bench.workload import build_trip_files, expected_events
+from devstack import paths
+from devstack.chaos_checks import Verdict, verify
+from devstack.chaos_probes import Progress, ProgressMonitor, WsFollower, advanced
+from devstack.cluster import BUCKET, Cluster, cluster_ports_from
+from devstack.kafka_cluster import leading_broker
+from devstack.provision import ensure_bucket
+from devstack.supervisor import Incident
+from shared import topics
+
+KINDS = ("producer", "enricher", "spark_driver", "spark_worker", "web", "broker", "postgres")
+PREFIX = "chaos/"
+# A write of the sink in flight: the staging COPY or the statements reading the staging table.
+_SINK_WRITING = """
+SELECT count(*) FROM pg_stat_activity
+WHERE state = 'active' AND pid <> pg_backend_pid() AND (query ILIKE 'COPY%' OR query ILIKE '%incoming%')
+"""
+
+
+@dataclass
+class Kill:
+    kind: str
+    planned_s: float
+    pause_s: float
+    target: str = ""
+    killed_s: float | None = None
+    at_s: float | None = None
+    note: str = ""
+    incident: Incident | None = None
+    before: Progress | None = None
+    flowing_s: float | None = None
+
+    def row(self) -> str:
+        inc = self.incident
+        ready = None if inc is None or inc.ready_at is None else inc.ready_at - inc.died_at
+        flowing = None if self.flowing_s is None or self.killed_s is None else self.flowing_s - self.killed_s
+        return (
+            f"  {self.kind:<13}{self.target:<15}"
+            f"{'-' if self.at_s is None else f'{self.at_s:6.1f}s':>7} {self.pause_s:5.1f}s "
+            f"{'-' if ready is None else f'{ready:6.1f}s':>8} {'-' if flowing is None else f'{flowing:6.1f}s':>8}  "
+            f"{self.note}"
+        )
+
+
+@dataclass
+class ChaosReport:
+    seed: int
+    events: int
+    kills: list[Kill] = field(default_factory=list)
+    verdict: Verdict | None = None
+    duration_s: float = 0.0
+
+    def lines(self) -> list[str]:
+        out = [
+            f"chaos: seed {self.seed}, {self.events} events, {len(self.kills)} kills, {self.duration_s:.0f}s, "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+            "  kind         target          killed  pause    ready  flowing",
+            "  (killed: seconds into the replay; ready, flowing: seconds after the kill)",
+            *(k.row() for k in self.kills),
+        ]
+        if self.verdict is not None:
+            out += [f"  {name}: {result}" for name, result in {**self.verdict.checks, **self.verdict.serving}.items()]
+            out.append(self.verdict.last_line())
+        return out
+
+
+def plan(seed: int, kills: int, replay_s: float) -> list[Kill]:
+    """Every kind once (in a seeded order), then random kinds; random moments and pauses."""
+    rng = random.Random(seed)
+    kinds = list(KINDS)
+    rng.shuffle(kinds)
+    kinds = (kinds + [rng.choice(KINDS) for _ in range(max(0, kills - len(KINDS)))])[:kills]
+    planned = []
+    for kind in kinds:
+        # The producer is killed early, while it is surely still replaying.
+        low, high = (0.05, 0.3) if kind == "producer" else (0.1, 0.9)
+        planned.append(Kill(kind, rng.uniform(low, high) * replay_s, round(rng.uniform(2.0, 6.0), 1)))
+    return sorted(planned, key=lambda k: k.planned_s)
+
+
+class ChaosRun:
+    def __init__(self, cluster: Cluster, files: list[Path], expected: int, seed: int, kills: list[Kill]) -> None:
+        self.cluster, self.files, self.expected, self.seed, self.kills = cluster, files, expected, seed, kills
+        self.rng = random.Random(seed + 1)
+        self.monitor = ProgressMonitor(cluster.kafka.bootstrap, cluster.postgres_dsn)
+        self.follower = WsFollower(cluster.web_urls()[-1])
+        self.t0 = time.monotonic()
+
+    def _target(self, kind: str) -> str:
+        c = self.cluster
+        if kind == "producer":
+            return "producer"
+        if kind == "enricher":
+            return f"enricher-{self.rng.randint(1, c.enrichers)}"
+        if kind == "spark_driver":
+            return "spark_sink"
+        if kind == "spark_worker":
+            return self.rng.choice([w.name for w in c.workers]) if c.workers else ""
+        if kind == "web":
+            return "web-1"  # the websocket client follows the last replica, which stays up
+        if kind == "broker":
+            leader = leading_broker(c.kafka.bootstrap, [topics.RAW, topics.CLEAN])
+            return f"kafka-{leader or self.rng.randint(1, 3)}"
+        return "postgres"
+
+    async def _during_a_write(self) -> str:
+        """Wait (at most 20 s) until the sink is writing a batch, so Postgres dies in the middle of it."""
+        conn = await asyncpg.connect(self.cluster.postgres.dsn_admin.rsplit("/", 1)[0] + "/bikeshare")
+        try:
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                if await conn.fetchval(_SINK_WRITING):
+                    return "while a batch was being written"
+                await asyncio.sleep(0.02)
+            return "no batch write seen within 20 s"
+        finally:
+            await conn.close()
+
+    async def _kill(self, kill: Kill) -> None:
+        kill.target = await asyncio.to_thread(self._target, kill.kind)
+        entry = self.cluster.supervisor.entries.get(kill.target)
+        if entry is None or entry.process.proc is None or entry.process.proc.poll() is not None:
+            kill.note = f"skipped: {kill.target or kill.kind} not running"
+            return
+        if kill.kind == "postgres":
+            kill.note = await self._during_a_write()
+        if kill.kind == "broker":
+            kill.note = "leads the most partitions"
+        kill.before = self.monitor.latest
+        kill.killed_s = time.monotonic()
+        kill.at_s = kill.killed_s - self.t0
+        kill.incident = self.cluster.supervisor.kill(kill.target, kill.pause_s)
+
+    def _flowing(self, kill: Kill, now: Progress) -> bool:
+        """The pipeline moves again past the victim (or there is nothing left to move)."""
+        inc = kill.incident
+        if inc is None or inc.ready_at is None or kill.before is None:
+            return False
+        if now.records is not None and now.records >= self.expected:
+            return True
+        if kill.kind == "producer":
+            return advanced(kill.before.raw, now.raw)
+        if kill.kind in ("enricher", "broker"):
+            return advanced(kill.before.clean, now.clean)
+        if kill.kind == "web":
+            return True
+        return now.records is not None and kill.before.records is not None and now.records > kill.before.records
+
+    async def run(self, drain_timeout_s: float) -> None:
+        await self.monitor.start()
+        await self.follower.start()
+        try:
+            t0 = self.t0 = time.monotonic()
+            give_up = t0 + max(k.planned_s for k in self.kills) + drain_timeout_s if self.kills else t0
+            pending = list(self.kills)
+            while pending or any(k.flowing_s is None and k.killed_s is not None for k in self.kills):
+                now = time.monotonic()
+                if now > give_up:
+                    for k in pending:
+                        k.note = "not done: the previous victim never recovered"
+                    break
+                for k in self.kills:
+                    if k.killed_s is not None and k.flowing_s is None and self._flowing(k, self.monitor.latest):
+                        k.flowing_s = now
+                busy = any(k.incident is not None and k.incident.ready_at is None for k in self.kills)
+                if pending and not busy and now - t0 >= pending[0].planned_s:
+                    await self._kill(pending.pop(0))
+                await asyncio.sleep(0.1)
+            await self._drain(drain_timeout_s)
+        finally:
+            await self.monitor.stop()
+
+    async def _drain(self, timeout_s: float) -> None:
+        """Until Records holds the workload and has stopped changing, or nothing moved for a minute."""
+        end = time.monotonic() + timeout_s
+        last, still_since = -1, time.monotonic()
+        producer = self.cluster.supervisor.entries["producer"]
+        while time.monotonic() < end:
+            records = self.monitor.latest.records
+            if records != last:
+                last, still_since = records if records is not None else -1, time.monotonic()
+            quiet = time.monotonic() - still_since
+            if producer.finished and last >= self.expected and quiet > 8:
+                return
+            if producer.finished and quiet > 60:
+                return
+            await asyncio.sleep(0.5)
+
+    async def finish(self) -> Verdict:
+        await asyncio.sleep(3)  # the last batch's push reaches the websocket client
+        await self.follower.stop()
+        return await verify(self.cluster.postgres_dsn, self.files, self.cluster.web_urls(), self.follower.state)
+
+
+def run_chaos(
+    events: int,
+    kills: int,
+    seed: int,
+    state: Path,
+    port_base: int = 0,
+    replay_s: float | None = None,
+    drain_timeout_s: float = 600,
+    keep: bool = False,
+) -> ChaosReport:
+    """Build the workload, start a fresh cluster, run the chaos, check, stop; returns the report."""
+    shutil.rmtree(state, ignore_errors=True)
+    workload = build_trip_files(state / "workload", events)
+    source = list(expected_events(workload.files))
+    span = (max(e.utc for e in source) - min(e.utc for e in source)).total_seconds()
+    replay_s = replay_s or 60.0 + 25.0 * kills
+    report = ChaosReport(seed, workload.events, plan(seed, kills, replay_s))
+    print(f"chaos: seed {seed}; {workload.events} events; replay paced to ~{replay_s:.0f}s", flush=True)  # noqa: T201
+    started = time.monotonic()
+    cluster = Cluster(state, cluster_ports_from(port_base))
+    try:
+        cluster.start()
+        uploads = {f"{PREFIX}{f.name}": f for f in workload.files}
+        asyncio.run(ensure_bucket(cluster.s3.endpoint, BUCKET, cluster.access_key, cluster.secret_key, uploads))
+
+        async def go() -> Verdict:
+            chaos = ChaosRun(cluster, workload.files, workload.events, seed, report.kills)
+            cluster.run_producer("--prefix", PREFIX, "--speedup", f"{span / replay_s:.3f}")
+            await chaos.run(drain_timeout_s)
+            return await chaos.finish()
+
+        report.verdict = asyncio.run(go())
+    finally:
+        cluster.stop()
+        report.duration_s = time.monotonic() - started
+        if not keep:
+            shutil.rmtree(state, ignore_errors=True)
+            shutil.rmtree(cluster.postgres.dir, ignore_errors=True)
+    return report
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="./dev chaos", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000, help="events to replay (default 200,000)")
+    parser.add_argument("--kills", type=int, default=len(KINDS), help=f"kills (the first {len(KINDS)}: one per kind)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (printed; default: a new one)")
+    parser.add_argument("--replay-seconds", type=float, default=None, help="pace the replay to last about this long")
+    parser.add_argument("--state", type=Path, default=paths.LOCAL / "chaos")
+    parser.add_argument(
+        "--port-base", type=int, default=int(os.environ.get("BIKESHARE_STACK_PORT_BASE", "0")), help="0: any free"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the state directory (logs) afterwards")
+    args = parser.parse_args(argv)
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
+    report = run_chaos(args.events, args.kills, seed, args.state, args.port_base, args.replay_seconds, keep=args.keep)
+    print("\n".join(report.lines()), flush=True)  # noqa: T201
+    return 0 if report.verdict is not None and report.verdict.ok else 1

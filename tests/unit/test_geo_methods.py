@@ -1,0 +1,133 @@
+"""Each geocoding method on hand-checked addresses with their true points (Wikipedia coordinates,
+`data/reference/manhattan_test_addresses.csv`) or the catalogue's own station positions."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+
+from shared.geo import Geocoder, Rejection, Result
+from shared.geo.frame import in_manhattan
+from shared.geo.gazetteer import CATALOGUE, Gazetteer, Place
+
+
+def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Haversine on a 6,371 km sphere (independent of the project's own distance)."""
+    p1, p2 = math.radians(a[0]), math.radians(b[0])
+    dp, dl = p2 - p1, math.radians(b[1] - a[1])
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+
+
+@cache
+def geocoder() -> Geocoder:
+    return Geocoder()
+
+
+def stations() -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads(CATALOGUE.read_text())["data"]["stations"]
+    return data
+
+
+def found(text: str) -> Result:
+    answer = geocoder().geocode(text)
+    assert isinstance(answer, Result), answer
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("text", "true_point", "cross_street"),
+    [
+        ("350 5th Ave", (40.748333, -73.985556), "33.5"),  # Empire State Building: 350/20 + 16
+        ("1000 Fifth Avenue", (40.779444, -73.963333), "82.0"),  # the Met: museum mile, 1000/10 - 18
+        ("620 8th Ave", (40.756111, -73.990278), "40.0"),  # New York Times Building
+        ("375 Park Ave", (40.758333, -73.972222), "52.8"),  # Seagram Building
+        ("1697 Broadway", (40.763889, -73.982778), "53.85"),  # Ed Sullivan Theater: 1697/20 - 31
+    ],
+)
+def test_avenue_key_number(text: str, true_point: tuple[float, float], cross_street: str) -> None:
+    answer = found(text)
+    assert answer.method == "avenue_key_number"
+    assert float(answer.label.split("(at ")[1].split(" St")[0]) == pytest.approx(float(cross_street), abs=0.06)
+    assert metres((answer.lat, answer.lon), true_point) < 160
+
+
+def test_one_park_avenue_is_the_documented_exception() -> None:
+    answer = found("1 Park Avenue")
+    assert "at 32.5 St" in answer.label  # not 34.05, as the key rule (+34) alone would say
+    assert metres((answer.lat, answer.lon), (40.7461, -73.9816)) < 100
+
+
+@pytest.mark.parametrize(
+    ("text", "true_point"),
+    [
+        ("89 E 42nd St", (40.752778, -73.977222)),  # Grand Central Terminal: just west of Park Ave (100)
+        ("1 W 72nd St", (40.776389, -73.976389)),  # The Dakota: Central Park West (Upper West Side rule)
+        ("253 W 125th St", (40.810000, -73.950000)),  # Apollo Theater: Harlem rule, between 7th and 8th Ave
+        ("151 W 34th St", (40.750833, -73.989444)),  # Macy's: between 6th (100) and 7th (200)
+    ],
+)
+def test_crosstown_number(text: str, true_point: tuple[float, float]) -> None:
+    answer = found(text)
+    assert answer.method == "crosstown_number"
+    assert metres((answer.lat, answer.lon), true_point) < 160
+
+
+def test_station_name_is_the_catalogue_position() -> None:
+    station = next(s for s in stations() if s["name"] == "W 52 St & 11 Ave")
+    answer = found("W 52 St & 11 Ave")
+    assert answer.method == "station_name"
+    assert (answer.lat, answer.lon) == (station["lat"], station["lon"])
+
+
+def test_gazetteer_crossing_written_another_way() -> None:
+    station = next(s for s in stations() if s["name"] == "W 52 St & 11 Ave")
+    answer = found("West 52nd Street and Eleventh Avenue, New York, NY")
+    assert answer.method == "gazetteer_crossing"
+    assert metres((answer.lat, answer.lon), (float(station["lat"]), float(station["lon"]))) < 1
+
+
+def test_grid_crossing_places_held_out_stations() -> None:
+    """Leave every 8th Manhattan avenue crossing out of the gazetteer; the fitted grid must still place them."""
+    pattern = re.compile(r"^(\d+ Ave|Madison Ave|Park Ave|Lexington Ave) & ([EW]) (\d+) St$")
+    matches = [(s, pattern.match(s["name"])) for s in stations()]
+    crossings = [s for s, m in matches if m is not None and 20 <= int(m.group(3)) <= 100]
+    held_out = sorted(crossings, key=lambda s: str(s["name"]))[::8]
+    names = {s["name"] for s in held_out}
+    places = [
+        Place(str(s["name"]), float(s["lat"]), float(s["lon"]), in_manhattan(float(s["lat"]), float(s["lon"])))
+        for s in stations()
+        if s["name"] not in names
+    ]
+    partial = Geocoder(Gazetteer(places))
+    errors = []
+    for s in held_out:
+        answer = partial.geocode(str(s["name"]))
+        assert isinstance(answer, Result), answer
+        assert answer.method in ("grid_crossing", "gazetteer_crossing")
+        errors.append(metres((answer.lat, answer.lon), (float(s["lat"]), float(s["lon"]))))
+    errors.sort()
+    assert errors[len(errors) // 2] < 40  # median
+    assert errors[-1] < 120
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "says"),
+    [
+        ("hello", "format", "Enter a building number and a street name, such as 1 Park Avenue"),
+        ("11 Wall Street", "not_found", "nearest crossing"),
+        ("233 Broadway", "not_found", "below 8th St"),
+        ("300 42nd St", "not_found", "East or West"),
+        ("Smith St & Wesson Ave, Manhattan", "not_found", "do not cross"),
+    ],
+)
+def test_rejections_say_why(text: str, reason: str, says: str) -> None:
+    answer = geocoder().geocode(text)
+    assert isinstance(answer, Rejection)
+    assert answer.reason == reason
+    assert says in answer.error

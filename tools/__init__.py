@@ -1,0 +1,1 @@
+"""Testers' tools (not services): `python -m tools.replay` copies, captures, restores, resets and inspects topics."""
