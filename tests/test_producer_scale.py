@@ -75,11 +75,13 @@ async def test_shards_cover_every_row_exactly_once(stack: Stack, tmp_path: Path)
     expected = expected_of(workload.files)
     env = producer_env(stack, tmp_path / "checkpoints")
     shards = 3
+    logs = [tmp_path / f"shard{index}.log" for index in range(shards)]
+    running = [
+        start_producer(env, log, str(tmp_path / "in"), "--shard", f"{index}/{shards}") for index, log in enumerate(logs)
+    ]  # at the same time, as on N machines
     summaries = []
-    for index in range(shards):
-        result = await asyncio.to_thread(
-            run_producer, env, tmp_path / f"shard{index}.log", str(tmp_path / "in"), "--shard", f"{index}/{shards}"
-        )
+    for process, log in zip(running, logs, strict=True):
+        result = await asyncio.to_thread(finish, process, log)
         assert result.returncode == 0, result.stderr[-3000:]
         summaries.append(result.summary())
     assert all(s["published"] > 0 for s in summaries)
