@@ -35,6 +35,7 @@ from prometheus_client import Counter
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import NoCsvInside, documents
 from services.producer.opening_stock import OpeningStock
+from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
 from services.producer.row_reader import Plausible, read_document
@@ -185,10 +186,15 @@ class Replayer:
         self.report.files += 1
         try:
             with source.open(obj) as file:
+                if is_parquet_key(obj.url):  # events already split (the preprocessing job's output)
+                    self._keep(parquet_events(file, obj.url), options, sorter)
+                    return
                 for name, stream in documents(obj.url, file, selection.months):
                     self._read_document(name, stream, options, sorter, letters)
         except zipfile.BadZipFile as exc:
             self.reject(obj.url, f"not a readable zip archive ({exc})")
+        except ParquetFormatError as exc:
+            self.reject(obj.url, str(exc).removeprefix(f"{obj.url}: "))
         except NoCsvInside as exc:
             self.reject(obj.url, str(exc.args[0]).removeprefix(f"{obj.url}: "))
         except Exception as exc:
@@ -226,6 +232,16 @@ class Replayer:
             self.reject(exc.source, exc.reason)
         except (zlib.error, EOFError, zipfile.BadZipFile, SourceError, OSError, csv.Error, ValueError) as exc:
             self.reject(name, f"unreadable after line {line} (rows before it kept): {type(exc).__name__}: {exc}")
+
+    def _keep(self, events: Iterator[TripEvent], options: ReplayOptions, sorter: ExternalSorter) -> None:
+        """Events that need no parsing (Parquet): the same time window and sort as rows' events."""
+        start = micros(options.start) if options.start else None
+        until = micros(options.until) if options.until else None
+        for event in events:
+            time_us = micros(event.event_time)
+            if (start is None or time_us >= start) and (until is None or time_us < until):
+                sorter.add((time_us, event.event_id, (event.station_id or "").encode(), encode(event)))
+                self.report.events += 1
 
     def reject(self, where: str, reason: str) -> None:
         """A whole file or member is unusable: name it and go on with the others (the exit code says so)."""

@@ -134,3 +134,31 @@ def test_the_external_sort_orders_by_time_then_id_across_runs(tmp_path: Path) ->
     runs = sorter.finish()
     assert len(runs) == 5
     assert list(merge(runs)) == sorted(records)
+
+
+def test_parquet_of_events_is_replayed_like_the_csv_it_came_from(tmp_path: Path) -> None:
+    import msgspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from services.producer.replay import Replayer, ReplayOptions
+    from services.producer.selection import Selection
+    from services.producer.settings import ProducerSettings
+    from services.producer.sources.local import LocalSource, list_paths
+    from services.producer.spill import LetterFile
+    from shared.events import TripEvent, decode_trip, field_names
+    from tests.unit.trip_files import TRIP_FILES, split_file
+
+    events = [e for e in split_file(TRIP_FILES["JC-202102"]) if isinstance(e, TripEvent)]
+    rows = [msgspec.to_builtins(e) for e in events]
+    table = pa.Table.from_pylist(rows).select(list(field_names(TripEvent)))
+    pq.write_table(table, tmp_path / "202102-events.parquet")
+    settings = ProducerSettings.model_validate({"kafka_bootstrap_servers": "unused:1", "checkpoint_dir": tmp_path})
+    replayer = Replayer(settings, kafka=None, s3=None)
+    (obj,) = list_paths(str(tmp_path / "202102-events.parquet"))
+    sorter = ExternalSorter(tmp_path / "spill", run_events=1000)
+    letters = LetterFile(tmp_path / "letters.bin")
+    replayer._read_object(obj, LocalSource(), Selection([obj], None, []), ReplayOptions(), sorter, letters)
+    assert replayer.report.rejected_files == []
+    replayed = [decode_trip(record[3]) for record in merge(sorter.finish())]
+    assert replayed == sorted(events, key=lambda e: (e.event_time, e.event_id))
