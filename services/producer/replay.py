@@ -275,9 +275,9 @@ class Replayer:
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
         sequence = itertools.islice(self._sequence(checkpoint, runs, stock, mine), position.published, None)
         pacer = None
-        if options.speed > 0:
-            anchor = micros(options.start) if options.start else self._first_time(runs)
-            pacer = Pacer(options.speed, anchor, time.monotonic()) if anchor is not None else None
+        if options.speed > 0:  # from --start, or from the first event (the first one still to send, on a resume)
+            anchor = micros(options.start) if options.start and not position.published else None
+            pacer = Pacer(options.speed, anchor, time.monotonic())
         self.progress.enter("publishing", total)
         self.progress.published = begin = position.published
         end = await publisher.publish(sequence, begin, pacer)
@@ -294,10 +294,6 @@ class Replayer:
         for time_us, _, key, payload in merge(runs):
             if mine(key):
                 yield topics.RAW, key, payload, time_us
-
-    @staticmethod
-    def _first_time(runs: list[Any]) -> int | None:
-        return next((record[0] for record in merge(runs)), None)
 
     @staticmethod
     def _opening_stock(runs: list[Any], mine: Callable[[bytes], bool]) -> list[tuple[bytes, bytes]]:
