@@ -46,7 +46,7 @@ from services.producer.sources.local import LocalSource
 from services.producer.sources.s3 import S3Source
 from services.producer.spill import ExternalSorter, LetterFile, merge, read_letters
 from services.producer.trip_rows import BadRow, FormatError
-from shared import topics
+from shared import limits, topics
 from shared.events import DeadLetter, TripEvent, decode_trip, encode
 
 logger = logging.getLogger(__name__)
@@ -253,7 +253,11 @@ class Replayer:
         self.report.bad_rows += 1
         BAD_ROWS.inc()
         letter = DeadLetter(
-            stage="producer", reason=bad.reason, source=bad.source, payload=bad.payload, failed_at=datetime.now(UTC)
+            stage="producer",
+            reason=limits.clip(bad.reason, limits.DEAD_LETTER_REASON_MAX),
+            source=limits.clip(bad.source, limits.SOURCE_MAX),
+            payload=limits.clip(bad.payload, limits.DEAD_LETTER_PAYLOAD_MAX),
+            failed_at=datetime.now(UTC),
         )
         letters.add(encode(letter))
         logger.warning("dead-lettered row: %s", bad.reason, extra={"topic": topics.DEAD_LETTER, "event_id": bad.source})
