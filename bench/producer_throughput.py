@@ -41,6 +41,7 @@ from aiokafka import AIOKafkaProducer
 
 from devstack import paths
 from devstack.stack import Stack, free_ports
+from services.producer.progress import peak_rss_mb
 from services.producer.row_reader import Plausible, read_document
 from shared import topics
 from shared.events import TripEvent, encode
@@ -122,7 +123,8 @@ def _shifted(
 
 
 def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> tuple[float, dict[str, Any], float]:
-    """(wall seconds, the producer's summary, peak RSS in MB from wait4) of one full producer run."""
+    """(wall seconds, the producer's summary, its peak RSS in MB) of one full producer run; the peak is
+    /proc/PID/status VmHWM polled until it exits (wait4's ru_maxrss would include this process's memory)."""
     env = {
         **stack.service_env("producer"),
         "BIKESHARE_CHECKPOINT_DIR": str(directory.parent / "checkpoints"),
@@ -135,12 +137,18 @@ def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> t
         process = subprocess.Popen(
             [sys.executable, "-m", "services.producer", str(directory)], env=env, cwd=paths.ROOT, stderr=out
         )
-        _, status, usage = os.wait4(process.pid, 0)
+        peak = 0.0
+        while True:
+            peak = max(peak, peak_rss_mb(process.pid))
+            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.05)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"the producer failed; see {log}")
     summary = next(json.loads(line)["summary"] for line in log.read_text().splitlines() if '"summary"' in line)
-    return seconds, summary, usage.ru_maxrss / 1024
+    return seconds, summary, max(peak, summary["peak_rss_mb"])
 
 
 def payloads(directory: Path, count: int) -> list[tuple[bytes, bytes]]:

@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack import paths
 from devstack.stack import Stack
+from services.producer.progress import peak_rss_mb
 from tests.conftest import eventually
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -64,19 +65,23 @@ def start_producer(env: dict[str, str], log: Path, *args: str) -> subprocess.Pop
 
 
 def finish(process: subprocess.Popen[bytes], log: Path, timeout_s: float = 600) -> Finished:
-    """Wait for the child and read its peak RSS from the kernel (wait4), not from its own report."""
+    """Wait for the child, reading its peak RSS from the kernel meanwhile: /proc/PID/status VmHWM, the
+    high-water mark of the child's own memory, polled until it exits (wait4's ru_maxrss would include
+    this test process's memory, which the child had before its exec)."""
     deadline = time.monotonic() + timeout_s
+    peak = 0.0
     while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        peak = max(peak, peak_rss_mb(process.pid))
+        pid, status, _ = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() > deadline:
             process.send_signal(signal.SIGKILL)
             process.wait()
             raise AssertionError(f"the producer did not finish in {timeout_s}s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
+        time.sleep(0.05)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(process.returncode, log.read_text(), usage.ru_maxrss / 1024)
+    return Finished(process.returncode, log.read_text(), peak)
 
 
 def run_producer(env: dict[str, str], log: Path, *args: str, timeout_s: float = 600) -> Finished:

@@ -17,9 +17,17 @@ from typing import Any, TextIO
 logger = logging.getLogger(__name__)
 
 
-def peak_rss_mb() -> float:
-    """The process's peak resident memory (Linux reports ru_maxrss in KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(pid: int | str = "self") -> float:
+    """A process's peak resident memory in MB: Linux's VmHWM, the high-water mark of this program's own
+    memory. (getrusage's ru_maxrss is not used: across fork/vfork + exec it keeps the parent's peak.)"""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
 @dataclass
