@@ -18,12 +18,32 @@ This module also holds `write_workload`, the generator the producer's tests use.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import csv
 import itertools
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from devstack import paths
+from devstack.stack import Stack, free_ports
+from services.producer.row_reader import Plausible, read_document
+from shared import topics
+from shared.events import TripEvent, encode
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SOURCES = {
@@ -44,7 +64,8 @@ class Workload:
 
 
 def _month(index: int) -> datetime:
-    year, month = divmod(2019 * 12 + index, 12)
+    """Month `index` of the workload, from 2014-01: 2 million events fill about 11 years, before today."""
+    year, month = divmod(2014 * 12 + index, 12)
     return datetime(year, month + 1, 1)  # noqa: DTZ001 - New York wall-clock, as in the files
 
 
@@ -58,7 +79,7 @@ def _parsed(path: Path) -> tuple[list[str], list[list[str]], list[int], list[lis
 
 
 def write_workload(directory: Path, events: int, sources: tuple[str, ...] = ("JC-202102", "201801-1")) -> Workload:
-    """Monthly CSV files (`YYYYMM-citibike-tripdata.csv`, from 2019-01 on) holding at least `events` events."""
+    """Monthly CSV files (`YYYYMM-citibike-tripdata.csv`, from 2014-01 on) holding at least `events` events."""
     directory.mkdir(parents=True, exist_ok=True)
     parsed = {name: _parsed(SOURCES[name][0]) for name in sources}
     files: list[Path] = []
@@ -95,3 +116,141 @@ def _shifted(
         if id_suffix is not None:
             out[0] = row[0] + id_suffix
         yield out
+
+
+# --- the benchmark ----------------------------------------------------------------------------------
+
+
+def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> tuple[float, dict[str, Any], float]:
+    """(wall seconds, the producer's summary, peak RSS in MB from wait4) of one full producer run."""
+    env = {
+        **stack.service_env("producer"),
+        "BIKESHARE_CHECKPOINT_DIR": str(directory.parent / "checkpoints"),
+        "BIKESHARE_LOG_FORMAT": "json",
+        "BIKESHARE_METRICS_PORT": "0",
+        **{f"BIKESHARE_{k.upper()}": v for k, v in settings.items()},
+    }
+    started = time.perf_counter()
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.producer", str(directory)], env=env, cwd=paths.ROOT, stderr=out
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the producer failed; see {log}")
+    summary = next(json.loads(line)["summary"] for line in log.read_text().splitlines() if '"summary"' in line)
+    return seconds, summary, usage.ru_maxrss / 1024
+
+
+def payloads(directory: Path, count: int) -> list[tuple[bytes, bytes]]:
+    """(key, encoded event) of the workload's first `count` events, for the naive baseline."""
+    out: list[tuple[bytes, bytes]] = []
+    for path in sorted(directory.glob("*.csv")):
+        with path.open("rb") as f:
+            for item in read_document(str(path), f, Plausible()):
+                if isinstance(item, TripEvent):
+                    out.append(((item.station_id or "").encode(), encode(item)))
+                    if len(out) >= count:
+                        return out
+    return out
+
+
+async def naive(bootstrap: str, events: list[tuple[bytes, bytes]]) -> float:
+    """events/s of one `send_and_wait` per event (idempotent, acks=all, like the producer)."""
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await kafka.start()
+    try:
+        started = time.perf_counter()
+        for key, value in events:
+            await kafka.send_and_wait(topics.RAW, value, key=key)
+        return len(events) / (time.perf_counter() - started)
+    finally:
+        await kafka.stop()
+
+
+def broker_tool(stack: Stack, records: int, size: int) -> float:
+    """records/s of the broker's own kafka-producer-perf-test with the producer's settings."""
+    result = subprocess.run(
+        [
+            stack.kafka.java,
+            "-Xmx512m",
+            "-cp",
+            stack.kafka.classpath,
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--topic",
+            f"bench.perf.{uuid.uuid4().hex[:6]}",
+            "--num-records",
+            str(records),
+            "--record-size",
+            str(size),
+            "--throughput",
+            "-1",
+            "--producer-props",
+            f"bootstrap.servers={stack.kafka.bootstrap}",
+            "acks=all",
+            "enable.idempotence=true",
+            "linger.ms=20",
+            f"batch.size={1024 * 1024}",
+            "compression.type=none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    return float(re.findall(r"([\d.]+) records/sec", result.stdout)[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--naive-events", type=int, default=20_000)
+    args = parser.parse_args()
+    root = paths.LOCAL / "bench" / f"producer-{uuid.uuid4().hex[:8]}"
+    workload = write_workload(root / "in", args.events)
+    stack = Stack(root / "stack", free_ports())
+    stack.start()
+    try:
+        load_before = os.getloadavg()
+        seconds, summary, peak = producer_run(stack, root / "in", root / "producer.log", opening_stock="false")
+        events = summary["events"]
+        sample = payloads(root / "in", args.naive_events)
+        size = round(sum(len(v) for _, v in sample) / len(sample))
+        naive_rate = asyncio.run(naive(stack.kafka.bootstrap, sample))
+        tool_rate = broker_tool(stack, events, size)
+        load_after = os.getloadavg()
+    finally:
+        stack.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(stack.postgres.dir, ignore_errors=True)
+    whole = events / seconds
+    publishing = summary["published"] / summary["publish_seconds"]
+    rows = [
+        ("producer, whole run (read, sort, publish)", whole, f"{seconds:.0f} s, peak RSS {peak:.0f} MB"),
+        ("producer, publishing phase (merge + send)", publishing, f"{summary['publish_seconds']:.0f} s"),
+        ("producer, reading phase (parse, check, sort runs)", events / summary["read_seconds"], ""),
+        (
+            f"naive: one send_and_wait per event ({len(sample):,} events, extrapolated)",
+            naive_rate,
+            f"≈{events / naive_rate:,.0f} s for all",
+        ),
+        ("broker's kafka-producer-perf-test (same count, size, acks)", tool_rate, f"{size} B records"),
+    ]
+    out = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+        f"{events:,} events ({workload.rows:,} rows, {len(workload.files)} monthly files) built from the real "
+        f"samples; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after",
+        "| what | events/s | x naive | broker tool / this | notes |",
+        "|---|---:|---:|---:|---|",
+    ]
+    out += [
+        f"| {label} | {rate:,.0f} | {rate / naive_rate:.1f} | {tool_rate / rate:.2f} | {note} |"
+        for label, rate, note in rows
+    ]
+    (paths.LOCAL / "bench-producer.md").write_text("\n".join(out) + "\n")
+    print("\n".join(out))  # noqa: T201 - a benchmark's report is its output
+
+
+if __name__ == "__main__":
+    main()

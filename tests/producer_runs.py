@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,8 +19,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from aiokafka import AIOKafkaConsumer
+
 from devstack import paths
 from devstack.stack import Stack
+from tests.conftest import eventually
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -133,3 +137,29 @@ def assert_station_order(messages: list[Any]) -> None:
         before = last.get(message.key)
         assert before is None or at >= before, f"station {message.key!r}: {at} after {before}"
         last[message.key] = at
+
+
+async def read_sides(bootstrap: str, topic: str, expected: set[tuple[str, str]], containing: str) -> Counter[Any]:
+    """How often each (trip id, kind) is on `topic` (messages containing `containing`; opening stock
+    included), read until every expected one is there and then to the end of the topic, so duplicates
+    are counted too."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    seen: Counter[Any] = Counter()
+    try:
+
+        async def complete() -> bool:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
+            for messages in batch.values():
+                for m in messages:
+                    if containing in m.value.decode():
+                        event = json.loads(m.value)
+                        seen[(event["trip_id"], event["kind"])] += 1
+            return not batch and expected <= seen.keys()
+
+        await eventually(f"{len(expected)} events on {topic}", complete, deadline_s=180, poll_s=0)
+    finally:
+        await consumer.stop()
+    return seen

@@ -16,7 +16,7 @@ import pytest
 from devstack import provision
 from devstack.stack import BUCKET, Stack
 from shared import topics
-from shared.limits import MAX_DEAD_LETTER_PAYLOAD_CHARS, MAX_STATION_ID_CHARS
+from shared.limits import DEAD_LETTER_PAYLOAD_MAX, STATION_ID_MAX
 from tests.conftest import read_topic, shared_file
 from tests.producer_runs import decoded, expected_sides, producer_env, run_producer, trips_of
 
@@ -45,7 +45,7 @@ LINES: list[tuple[bytes, str | None]] = [  # (line, the dead letter's reason, or
     (row("G2", "2021-02-01T10:00:00+09:00", "2021-02-01T10:30:00+09:00"), None),
     (row("B4", "2099-01-01 10:00:00", "2099-01-01 10:10:00"), "is after"),
     (row("B5", name="Grove\x00St"), "control character U+0000"),
-    (row("B6", station="J" * 5000), f"characters long (limit {MAX_STATION_ID_CHARS})"),
+    (row("B6", station="J" * 5000), f"characters long (limit {STATION_ID_MAX})"),
     (row("G3", station="NULL"), None),
     (row("B7", name='"' + "y" * 60_000 + "\n" + "y" * 60_000 + "\n" + "y" * 60_000 + '"'), "field larger than"),
     (row("G4"), None),
@@ -88,7 +88,7 @@ async def test_bad_rows_and_bad_objects_never_stop_the_run(stack: Stack, tmp_pat
 
     result = await asyncio.to_thread(
         run_producer,
-        producer_env(stack, tmp_path / "checkpoints"),
+        producer_env(stack, tmp_path / "checkpoints", opening_stock="false"),
         tmp_path / "producer.log",
         url,
         f"{url}deleted-before-reading.csv",
@@ -122,7 +122,7 @@ async def test_bad_rows_and_bad_objects_never_stop_the_run(stack: Stack, tmp_pat
     for message in letters:
         letter = json.loads(message.value)
         assert len(message.value) < 64 * 1024
-        assert len(letter["payload"]) <= MAX_DEAD_LETTER_PAYLOAD_CHARS + 100
+        assert len(letter["payload"]) <= DEAD_LETTER_PAYLOAD_MAX + 100
         where, _, line = letter["source"].rpartition("#")
         if where == f"{url}bad-rows.csv":
             from_bad_csv[int(line)] = letter["reason"]

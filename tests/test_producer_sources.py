@@ -8,6 +8,7 @@ import io
 import random
 import uuid
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ async def test_yearly_zip_parts_and_a_month_range_come_out_in_event_time_order(s
 
     result = await asyncio.to_thread(
         run_producer,
-        producer_env(stack, tmp_path / "checkpoints"),
+        producer_env(stack, tmp_path / "checkpoints", opening_stock="false"),
         tmp_path / "producer.log",
         f"s3://{BUCKET}/{prefix}",
         "--from-month",
@@ -86,3 +87,34 @@ async def test_yearly_zip_parts_and_a_month_range_come_out_in_event_time_order(s
     assert_station_order(messages)
     # the rows were shuffled, so order per station came from the producer's sort, not from the files
     assert result.summary()["events"] == len(expected)
+
+
+async def test_start_until_and_speed_replay_a_window_paced_by_event_time(stack: Stack, tmp_path: Path) -> None:
+    jc21 = shared_file(*JC_2021)
+    start, until = datetime(2021, 2, 10, tzinfo=UTC), datetime(2021, 2, 12, tzinfo=UTC)
+    expected = {
+        (trip.trip_id, kind)
+        for trip in trips_of(jc21.read_text())
+        for kind, at in (("start", trip.start), ("end", trip.end))
+        if start <= at < until
+    }
+    copy = tmp_path / "JC-202102-citibike-tripdata.csv"
+    copy.write_bytes(jc21.read_bytes())  # a path of its own, to find its events on the topic
+    result = await asyncio.to_thread(
+        run_producer,
+        producer_env(stack, tmp_path / "checkpoints", opening_stock="false"),
+        tmp_path / "producer.log",
+        str(copy),
+        "--start",
+        start.isoformat(),
+        "--until",
+        until.isoformat(),
+        "--speed",
+        str(24 * 3600),  # a day of trips per second: the two days take at least ~2 s
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = result.summary()
+    assert summary["publish_seconds"] >= 1.5
+    messages = await read_topic(stack.kafka.bootstrap, topics.RAW, len(expected), containing=str(copy))
+    assert {(e["trip_id"], e["kind"]) for e in decoded(messages)} == expected
+    assert len(messages) == len(expected)

@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
-from services.producer.opening_stock_hook import OpeningStockMissing
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
 from services.producer.settings import ProducerSettings
@@ -101,9 +100,6 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
         return 1 if report.rejected_files else 0
     except SourceError as exc:
         logger.error("%s; check BIKESHARE_S3_ENDPOINT_URL, BIKESHARE_S3_BUCKET and the AWS_* keys", exc)
-        return 2
-    except OpeningStockMissing as exc:
-        logger.error("%s", exc)
         return 2
     finally:
         await kafka.stop()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from services.producer.sources import in_months, time_order_key
-from shared.limits import MAX_DEAD_LETTER_PAYLOAD_CHARS, MAX_LINE_BYTES
+from shared.limits import DEAD_LETTER_PAYLOAD_MAX, MAX_LINE_BYTES
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def text_lines(file: IO[bytes], bad: list[BadLine]) -> Iterator[str]:
             while (more := readline(MAX_LINE_BYTES)) and not more.endswith(b"\n"):
                 length += len(more)  # skipped without holding it: memory stays at one buffer
             length += len(more)
-            head = line[:MAX_DEAD_LETTER_PAYLOAD_CHARS].decode("utf-8", "backslashreplace")
+            head = line[:DEAD_LETTER_PAYLOAD_MAX].decode("utf-8", "backslashreplace")
             bad.append(BadLine(number, f"line of {length} bytes is longer than the limit of {MAX_LINE_BYTES}", head))
             yield "\n"
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from typing import IO
 
 import msgspec
 import pyarrow as pa
@@ -29,10 +30,11 @@ def is_parquet_key(key: str) -> bool:
     return key.endswith(".parquet")
 
 
-def parquet_events(data: bytes, source: str) -> Iterator[TripEvent]:
-    """The events of one Parquet file (its bytes), in the file's order; `source` names it in errors."""
+def parquet_events(data: bytes | IO[bytes], source: str) -> Iterator[TripEvent]:
+    """The events of one Parquet file (its bytes, or a seekable file such as the producer's ranged S3
+    reader), in the file's order; `source` names it in errors."""
     try:
-        parquet = pq.ParquetFile(io.BytesIO(data))
+        parquet = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data)
     except (pa.ArrowException, OSError) as exc:
         raise ParquetFormatError(f"{source}: not a readable Parquet file ({exc})") from exc
     missing = [name for name in FIELDS if name not in parquet.schema_arrow.names]

@@ -28,13 +28,16 @@ Item = tuple[str, bytes, bytes, int | None]
 
 @dataclass
 class Pacer:
-    """Event time `anchor_us` is due at wall-clock `started`; `speed` event seconds pass per real second."""
+    """Event time `anchor_us` is due at wall-clock `started`; `speed` event seconds pass per real second.
+    Without an anchor, the first paced item sets it (and the clock), e.g. the first item after a resume."""
 
     speed: float
-    anchor_us: int
-    started: float
+    anchor_us: int | None = None
+    started: float = 0.0
 
     def delay(self, time_us: int) -> float:
+        if self.anchor_us is None:
+            self.anchor_us, self.started = time_us, time.monotonic()
         due = self.started + (time_us - self.anchor_us) / 1e6 / self.speed
         return due - time.monotonic()
 

@@ -4,11 +4,13 @@ Phases: *reading* (a worker thread: sources -> documents -> checked rows -> sort
 dead-letter file), then *publishing* (the event loop: dead letters, opening stock, events merged in
 (event time, event id) order, paced or not), resumable from `checkpoint.py`'s position.
 
-Shards (`--shard i/N`) split by station: every shard reads every file and keeps the events whose
-Kafka key (station id) hashes to it (crc32 mod N), and the bad rows whose source does. Why station and
-not file: all of a station's events then come from one producer, in event-time order, so per-station
-order holds across the whole run (a split by file would interleave two producers' events of the same
-station); each event lands in exactly one shard. The cost: each shard parses every file.
+Shards (`--shard i/N`) split by station: every shard reads and sorts every file, and publishes the
+events whose Kafka key (station id) hashes to it (crc32 mod N), the opening stock of those stations,
+and the bad rows whose source hashes to it. Why station and not file: all of a station's events then
+come from one producer, in event-time order, so per-station order holds across the whole run (a split
+by file would interleave two producers' events of the same station); each event lands in exactly one
+shard; and the opening stock, which needs every event (a bike's first move may be at another shard's
+station), is computed from all of them. The cost: each shard parses every file.
 
 One bad object never stops the run: any failure while reading a file or a zip member rejects it by name
 (rows read before the failure are kept, and the line is named), and the others go on.
@@ -23,16 +25,17 @@ import logging
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import Counter
 
-from services.producer import opening_stock_hook
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import NoCsvInside, documents
+from services.producer.opening_stock import OpeningStock
+from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
 from services.producer.row_reader import Plausible, read_document
@@ -43,7 +46,7 @@ from services.producer.sources.local import LocalSource
 from services.producer.sources.s3 import S3Source
 from services.producer.spill import ExternalSorter, LetterFile, merge, read_letters
 from services.producer.trip_rows import BadRow, FormatError
-from shared import topics
+from shared import limits, topics
 from shared.events import DeadLetter, TripEvent, decode_trip, encode
 
 logger = logging.getLogger(__name__)
@@ -70,11 +73,15 @@ class ReplayReport:
     documents: int = 0
     rows: int = 0
     events: int = 0
+    """events read (all shards); `published` counts what this shard sent"""
     bad_rows: int = 0
+    stock_events: int = 0
     rejected_files: list[str] = field(default_factory=list)
     published: int = 0
     resumed_from: int = 0
     seconds: float = 0.0
+    read_seconds: float = 0.0
+    publish_seconds: float = 0.0
     peak_rss_mb: float = 0.0
 
 
@@ -113,7 +120,10 @@ class Replayer:
             self.progress.enter("reading")
             loop = asyncio.get_running_loop()
             await asyncio.to_thread(self._read_all, selection, options, checkpoint, position, loop)
+            self.report.read_seconds = round(time.monotonic() - started, 2)
+        publishing = time.monotonic()
         await self._publish(checkpoint, position, options)
+        self.report.publish_seconds = round(time.monotonic() - publishing, 2)
         checkpoint.remove()
         self.report.seconds = time.monotonic() - started
         self.report.peak_rss_mb = round(peak_rss_mb(), 1)
@@ -176,10 +186,15 @@ class Replayer:
         self.report.files += 1
         try:
             with source.open(obj) as file:
+                if is_parquet_key(obj.url):  # events already split (the preprocessing job's output)
+                    self._keep(parquet_events(file, obj.url), options, sorter)
+                    return
                 for name, stream in documents(obj.url, file, selection.months):
                     self._read_document(name, stream, options, sorter, letters)
         except zipfile.BadZipFile as exc:
             self.reject(obj.url, f"not a readable zip archive ({exc})")
+        except ParquetFormatError as exc:
+            self.reject(obj.url, str(exc).removeprefix(f"{obj.url}: "))
         except NoCsvInside as exc:
             self.reject(obj.url, str(exc.args[0]).removeprefix(f"{obj.url}: "))
         except Exception as exc:
@@ -190,7 +205,7 @@ class Replayer:
     ) -> None:
         self.report.documents += 1
         plausible = Plausible(self.settings.plausible_from, self.settings.plausible_until)
-        index, shards = options.shard
+        index, shards = options.shard  # events are kept for every shard: the opening stock needs them all
         start = micros(options.start) if options.start else None
         until = micros(options.until) if options.until else None
         line = "the header"
@@ -208,8 +223,6 @@ class Replayer:
                     self.progress.row()
                     line = item.source.rsplit("#", 1)[-1]
                 key = (item.station_id or "").encode()
-                if shards > 1 and zlib.crc32(key) % shards != index:
-                    continue
                 time_us = micros(item.event_time)
                 if (start is not None and time_us < start) or (until is not None and time_us >= until):
                     continue
@@ -219,6 +232,16 @@ class Replayer:
             self.reject(exc.source, exc.reason)
         except (zlib.error, EOFError, zipfile.BadZipFile, SourceError, OSError, csv.Error, ValueError) as exc:
             self.reject(name, f"unreadable after line {line} (rows before it kept): {type(exc).__name__}: {exc}")
+
+    def _keep(self, events: Iterator[TripEvent], options: ReplayOptions, sorter: ExternalSorter) -> None:
+        """Events that need no parsing (Parquet): the same time window and sort as rows' events."""
+        start = micros(options.start) if options.start else None
+        until = micros(options.until) if options.until else None
+        for event in events:
+            time_us = micros(event.event_time)
+            if (start is None or time_us >= start) and (until is None or time_us < until):
+                sorter.add((time_us, event.event_id, (event.station_id or "").encode(), encode(event)))
+                self.report.events += 1
 
     def reject(self, where: str, reason: str) -> None:
         """A whole file or member is unusable: name it and go on with the others (the exit code says so)."""
@@ -230,7 +253,11 @@ class Replayer:
         self.report.bad_rows += 1
         BAD_ROWS.inc()
         letter = DeadLetter(
-            stage="producer", reason=bad.reason, source=bad.source, payload=bad.payload, failed_at=datetime.now(UTC)
+            stage="producer",
+            reason=limits.clip(bad.reason, limits.DEAD_LETTER_REASON_MAX),
+            source=limits.clip(bad.source, limits.SOURCE_MAX),
+            payload=limits.clip(bad.payload, limits.DEAD_LETTER_PAYLOAD_MAX),
+            failed_at=datetime.now(UTC),
         )
         letters.add(encode(letter))
         logger.warning("dead-lettered row: %s", bad.reason, extra={"topic": topics.DEAD_LETTER, "event_id": bad.source})
@@ -239,8 +266,10 @@ class Replayer:
 
     async def _publish(self, checkpoint: Checkpoint, position: Position, options: ReplayOptions) -> None:
         runs = [checkpoint.directory / run for run in position.runs]
-        stock = self._opening_stock(runs) if self.settings.opening_stock else []
-        total = position.letters + len(stock) + position.events
+        mine = _shard_filter(options.shard)
+        stock = self._opening_stock(runs, mine) if self.settings.opening_stock else []
+        self.report.stock_events = len(stock)
+        total = position.letters + len(stock) + position.events  # an upper bound when sharded
 
         def acked(at: int) -> None:
             position.published = at
@@ -248,31 +277,41 @@ class Replayer:
 
         publisher = Publisher(self.kafka, self.settings.window_events, on_acked=acked, on_item=self.progress.item)
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
-        sequence = itertools.islice(self._sequence(checkpoint, runs, stock), position.published, None)
+        sequence = itertools.islice(self._sequence(checkpoint, runs, stock, mine), position.published, None)
         pacer = None
-        if options.speed > 0:
-            anchor = micros(options.start) if options.start else self._first_time(runs)
-            pacer = Pacer(options.speed, anchor, time.monotonic()) if anchor is not None else None
+        if options.speed > 0:  # from --start, or from the first event (the first one still to send, on a resume)
+            anchor = micros(options.start) if options.start and not position.published else None
+            pacer = Pacer(options.speed, anchor, time.monotonic())
         self.progress.enter("publishing", total)
         self.progress.published = begin = position.published
         end = await publisher.publish(sequence, begin, pacer)
         self.report.published = end - begin
         EVENTS.inc(self.report.published)
 
-    def _sequence(self, checkpoint: Checkpoint, runs: list[Any], stock: list[bytes]) -> Iterator[Item]:
+    def _sequence(
+        self, checkpoint: Checkpoint, runs: list[Any], stock: list[tuple[bytes, bytes]], mine: Callable[[bytes], bool]
+    ) -> Iterator[Item]:
         for letter in read_letters(checkpoint.directory / "letters.bin"):
             yield topics.DEAD_LETTER, b"", letter, None
-        for payload in stock:
-            event = decode_trip(payload)
-            yield topics.RAW, (event.station_id or "").encode(), payload, None
+        for key, payload in stock:
+            yield topics.RAW, key, payload, None
         for time_us, _, key, payload in merge(runs):
-            yield topics.RAW, key, payload, time_us
+            if mine(key):
+                yield topics.RAW, key, payload, time_us
 
     @staticmethod
-    def _first_time(runs: list[Any]) -> int | None:
-        return next((record[0] for record in merge(runs)), None)
+    def _opening_stock(runs: list[Any], mine: Callable[[bytes], bool]) -> list[tuple[bytes, bytes]]:
+        """A first merged pass feeds every event, in event-time order, to the opening-stock model;
+        its STOCK events (of this shard's stations) go out before the trips, as (key, payload)."""
+        stock = OpeningStock()
+        for record in merge(runs):
+            stock.add(decode_trip(record[3]))
+        keyed = (((event.station_id or "").encode(), encode(event)) for event in stock.events())
+        return [(key, payload) for key, payload in keyed if mine(key)]
 
-    def _opening_stock(self, runs: list[Any]) -> list[bytes]:
-        """A first merged pass feeds every event, in event-time order, to the opening-stock accumulator."""
-        events: Iterable[TripEvent] = (decode_trip(record[3]) for record in merge(runs))
-        return [encode(event) for event in opening_stock_hook.stock_events(events)]
+
+def _shard_filter(shard: tuple[int, int]) -> Callable[[bytes], bool]:
+    index, shards = shard
+    if shards == 1:
+        return lambda key: True
+    return lambda key: zlib.crc32(key) % shards == index

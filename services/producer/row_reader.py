@@ -1,10 +1,11 @@
 """One CSV document's rows as checked `TripEvent`s and `BadRow`s (the producer's input boundary).
 
-Besides the per-era parsing of `trip_rows`, every event is checked against `shared/limits.py`:
-station id and name length and characters, and event times within the plausible range. A station
-id or name spelled as a missing value (`NULL`, `NA`, `\\N`) becomes absent, never a station called
-NULL. Malformed CSV (an unclosed quote running past the field limit), over-long lines and bytes that
-are not UTF-8 become bad rows with their line number; the rest of the document goes on.
+Besides the per-era parsing of `trip_rows`, every event is checked against `shared/limits.py` (the
+limits the enricher and the sink check too): station id and name length and characters, and event
+times within the plausible range. A station id spelled as a missing value (`NULL`, `NA`, `\\N`) becomes
+absent, never a station called NULL. Malformed CSV (an unclosed quote running past the field limit),
+over-long lines and bytes that are not UTF-8 become bad rows with their line number; the rest of the
+document goes on.
 """
 
 from __future__ import annotations
@@ -19,50 +20,56 @@ import msgspec
 
 from services.producer.documents import BadLine, text_lines
 from services.producer.trip_rows import BadRow, FormatError, Layout, RowError, trip_events
+from shared import limits
 from shared.events import TripEvent
-from shared.limits import (
-    PLAUSIBLE_FROM,
-    plausible_until,
-    station_id_problem,
-    station_name_problem,
-    time_problem,
-    truncate_payload,
-)
-
-_MISSING = frozenset({"NA", "N/A", "NAN", "NULL", "NONE", "\\N"})
 
 
 @dataclass(frozen=True)
 class Plausible:
-    """The range of event times accepted (configurable; default 2013-01-01 to now + 1 day)."""
+    """The range of event times accepted (configurable; default `limits.EARLIEST_EVENT_TIME` to now + 1 day)."""
 
-    earliest: datetime = PLAUSIBLE_FROM
+    earliest: datetime = limits.EARLIEST_EVENT_TIME
     latest: datetime | None = None
 
     def resolved(self) -> Plausible:
-        return Plausible(self.earliest, self.latest or plausible_until())
+        return Plausible(self.earliest, self.latest or limits.latest_event_time())
+
+
+def _text_problem(value: str, what: str, limit: int) -> str | None:
+    if len(value) > limit:
+        return f"{what} is {len(value)} characters long (limit {limit})"
+    if not value.isprintable() and (problem := limits.bad_text(value)):
+        return f"{what} holds {problem}"
+    return None
 
 
 def checked(event: TripEvent, plausible: Plausible) -> TripEvent:
-    """The event with missing-value station fields cleared; raises `RowError` if it breaks a limit."""
+    """The event with placeholder station ids cleared; raises `RowError` if it breaks a limit."""
     station_id, name = event.station_id, event.station_name
-    if station_id is not None and station_id.upper() in _MISSING:
+    if station_id is not None and station_id.lower() in limits.STATION_ID_PLACEHOLDERS:
         station_id = None
-    if name is not None and name.upper() in _MISSING:
+    if name is not None and name.lower() in limits.STATION_ID_PLACEHOLDERS:
         name = None
-    if station_id is not None and (problem := station_id_problem(station_id)):
+    if station_id is not None and (problem := _text_problem(station_id, "station id", limits.STATION_ID_MAX)):
         raise RowError(f"{event.kind} {problem}")
-    if name is not None and (problem := station_name_problem(name)):
+    if name is not None and (problem := _text_problem(name, "station name", limits.STATION_NAME_MAX)):
         raise RowError(f"{event.kind} {problem}")
-    if problem := time_problem(event.event_time, plausible.earliest, plausible.latest):
-        raise RowError(f"{event.kind} {problem}")
+    at = event.event_time
+    if at < plausible.earliest:
+        raise RowError(f"{event.kind} time {at.isoformat()} is before {plausible.earliest.isoformat()}")
+    if plausible.latest is not None and at > plausible.latest:
+        raise RowError(f"{event.kind} time {at.isoformat()} is after {plausible.latest.isoformat()}")
     if station_id is not event.station_id or name is not event.station_name:
         return msgspec.structs.replace(event, station_id=station_id, station_name=name)
     return event
 
 
+def _bad(source: str, line: BadLine) -> BadRow:
+    return BadRow(f"{source}#{line.line}", line.reason, limits.clip(line.payload, limits.DEAD_LETTER_PAYLOAD_MAX))
+
+
 def read_document(source: str, stream: IO[bytes], plausible: Plausible) -> Iterator[TripEvent | BadRow]:
-    """Events and bad rows of one CSV document, header first; `source#line` names each row.
+    """Events and bad rows of one CSV document, header first; `source#line` names each row by its first line.
 
     Raises `FormatError` if the header is not a trip header; I/O and decompression errors propagate
     (the caller rejects the document by name).
@@ -77,6 +84,7 @@ def read_document(source: str, stream: IO[bytes], plausible: Plausible) -> Itera
         except StopIteration:
             raise FormatError(source, "empty file" if not bad else f"unreadable header ({bad[0].reason})") from None
     layout = Layout.from_header(header, source)
+    clip, most = limits.clip, limits.DEAD_LETTER_PAYLOAD_MAX
     while True:
         first = reader.line_num + 1  # a row names the line it starts on (a quoted field may span lines)
         try:
@@ -87,7 +95,7 @@ def read_document(source: str, stream: IO[bytes], plausible: Plausible) -> Itera
             yield BadRow(f"{source}#{first}", f"malformed CSV (lines {first}-{reader.line_num}): {exc}", "")
             continue
         if bad:
-            yield from (BadRow(f"{source}#{b.line}", b.reason, truncate_payload(b.payload)) for b in bad)
+            yield from (_bad(source, b) for b in bad)
             bad.clear()
         if not row:
             continue
@@ -96,8 +104,8 @@ def read_document(source: str, stream: IO[bytes], plausible: Plausible) -> Itera
             start, end = trip_events(layout, row, where)
             start, end = checked(start, plausible), checked(end, plausible)
         except (RowError, ValueError, OverflowError) as exc:
-            yield BadRow(where, str(exc), truncate_payload(",".join(row)))
+            yield BadRow(where, str(exc), clip(",".join(row), most))
             continue
         yield start
         yield end
-    yield from (BadRow(f"{source}#{b.line}", b.reason, truncate_payload(b.payload)) for b in bad)
+    yield from (_bad(source, b) for b in bad)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from services.producer.sources import SourceError, SourceObject, in_months, time_order_key
+from services.producer.sources import TRIP_FILE_SUFFIXES, SourceError, SourceObject, in_months, time_order_key
 from services.producer.sources.local import list_paths, looks_local
 from services.producer.sources.s3 import head_object, list_objects, split_url
 
@@ -81,7 +81,7 @@ async def _resolve(s3: Any, bucket: str, target: str) -> list[SourceObject]:
         return [o for o in listed if fnmatch.fnmatchcase(split_url(o.url)[1], key)]
     if key == "" or key.endswith("/"):
         return await list_objects(s3, bucket_name, key)
-    if key.endswith((".csv", ".zip")):
+    if key.endswith(TRIP_FILE_SUFFIXES):
         try:
             return [await head_object(s3, bucket_name, key)]
         except SourceError as exc:

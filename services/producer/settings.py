@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
 
-from shared.limits import PLAUSIBLE_FROM
+from shared.limits import EARLIEST_EVENT_TIME
 from shared.settings import KafkaSettings
 
 
@@ -29,6 +29,6 @@ class ProducerSettings(KafkaSettings):
     )
     run_events: int = Field(default=300_000, ge=1000, description="events sorted in memory per spill run")
     window_events: int = Field(default=50_000, ge=100, description="events per acknowledged (resumable) window")
-    plausible_from: AwareDatetime = PLAUSIBLE_FROM
+    plausible_from: AwareDatetime = EARLIEST_EVENT_TIME
     plausible_until: AwareDatetime | None = Field(default=None, description="unset: now + 1 day")
     opening_stock: bool = Field(default=True, description="publish the opening stock before the trips")

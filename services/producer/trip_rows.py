@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from shared.events import EventKind, TripEvent, event_id
@@ -79,6 +79,21 @@ class Layout:
         return value or None
 
 
+_OFFSETS: dict[tuple[int, int, int, int, int], timedelta] = {}
+
+
+def _new_york_to_utc(local: datetime, fold: int) -> datetime:
+    """`local.replace(tzinfo=NEW_YORK, fold=fold).astimezone(UTC)`, a few times faster: New York's offset
+    only changes on an hour boundary, so it is looked up once per (local hour, fold) and cached."""
+    key = (local.year, local.month, local.day, local.hour, fold)
+    offset = _OFFSETS.get(key)
+    if offset is None:
+        offset = local.replace(tzinfo=NEW_YORK, fold=fold).utcoffset() or timedelta(0)
+        if len(_OFFSETS) < 1_000_000:  # about a century of hours; bounded whatever the input
+            _OFFSETS[key] = offset
+    return (local - offset).replace(tzinfo=UTC)
+
+
 def parse_time(text: str | None, fold: int = 0) -> datetime:
     """New York wall-clock text as UTC; `fold=1` picks the second pass of the hour repeated in autumn."""
     if not text:
@@ -97,7 +112,7 @@ def parse_time(text: str | None, fold: int = 0) -> datetime:
     try:
         if local.tzinfo is not None:  # an explicit offset is honoured, never replaced by New York's
             return local.astimezone(UTC)
-        return local.replace(tzinfo=NEW_YORK, fold=fold).astimezone(UTC)
+        return _new_york_to_utc(local, fold)
     except OverflowError:  # e.g. 9999-12-31 23:00 New York is past datetime.max in UTC
         raise RowError(f"time {text!r} is out of range") from None
 

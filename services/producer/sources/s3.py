@@ -95,9 +95,9 @@ def _transient(exc: BaseException) -> bool:
 class RangedObject(io.RawIOBase):
     """A read-only, seekable file over one S3 object; used from a worker thread, fetching on `loop`."""
 
-    def __init__(self, s3: Any, loop: asyncio.AbstractEventLoop, obj: SourceObject) -> None:
+    def __init__(self, s3: Any, loop: asyncio.AbstractEventLoop, obj: SourceObject, chunk: int = BUFFER_BYTES) -> None:
         super().__init__()
-        self.s3, self.loop, self.obj = s3, loop, obj
+        self.s3, self.loop, self.obj, self.chunk = s3, loop, obj, chunk
         self.bucket, self.key = split_url(obj.url)
         self.position = 0
         self.requests = 0
@@ -124,6 +124,14 @@ class RangedObject(io.RawIOBase):
         buffer[: len(data)] = data
         self.position += len(data)
         return len(data)
+
+    def readall(self) -> bytes:
+        """The rest of the object, in `chunk`-sized ranged GETs (io's default would ask 8 KiB at a time)."""
+        parts = []
+        while self.position < self.obj.size:
+            parts.append(self._fetch(self.position, min(self.chunk, self.obj.size - self.position)))
+            self.position += len(parts[-1])
+        return b"".join(parts)
 
     def _fetch(self, start: int, length: int) -> bytes:
         try:
