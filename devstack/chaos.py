@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import shutil
@@ -36,6 +37,7 @@ from shared import topics
 
 KINDS = ("producer", "enricher", "spark_driver", "spark_worker", "web", "broker", "postgres")
 PREFIX = "chaos/"
+FLOW_WAIT_S = 45.0
 # A write of the sink in flight: the staging COPY or the statements reading the staging table.
 _SINK_WRITING = """
 SELECT count(*) FROM pg_stat_activity
@@ -157,6 +159,17 @@ class ChaosRun:
         kill.at_s = kill.killed_s - self.t0
         kill.incident = self.cluster.supervisor.kill(kill.target, kill.pause_s)
 
+    @staticmethod
+    def _recovering(kill: Kill, now: float) -> bool:
+        """Kills are one at a time: the next waits until this one's victim is back and the data flows
+        again (or FLOW_WAIT_S after it is back, so one slow recovery does not hold up the rest)."""
+        inc = kill.incident
+        if inc is None:
+            return False
+        if inc.ready_at is None:
+            return True
+        return kill.flowing_s is None and now - inc.ready_at < FLOW_WAIT_S
+
     def _flowing(self, kill: Kill, now: Progress) -> bool:
         """The pipeline moves again past the victim (or there is nothing left to move)."""
         inc = kill.incident
@@ -188,7 +201,7 @@ class ChaosRun:
                 for k in self.kills:
                     if k.killed_s is not None and k.flowing_s is None and self._flowing(k, self.monitor.latest):
                         k.flowing_s = now
-                busy = any(k.incident is not None and k.incident.ready_at is None for k in self.kills)
+                busy = any(self._recovering(k, now) for k in self.kills)
                 if pending and not busy and now - t0 >= pending[0].planned_s:
                     await self._kill(pending.pop(0))
                 await asyncio.sleep(0.1)
@@ -271,6 +284,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the state directory (logs) afterwards")
     args = parser.parse_args(argv)
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # the progress probe meets killed brokers on purpose
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1_000_000)
     report = run_chaos(args.events, args.kills, seed, args.state, args.port_base, args.replay_seconds, keep=args.keep)
     print("\n".join(report.lines()), flush=True)  # noqa: T201
