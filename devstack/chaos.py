@@ -37,11 +37,14 @@ from shared import topics
 
 KINDS = ("producer", "enricher", "spark_driver", "spark_worker", "web", "broker", "postgres")
 PREFIX = "chaos/"
-FLOW_WAIT_S = 45.0
-# A write of the sink in flight: the staging COPY or the statements reading the staging table.
+FLOW_WAIT_S = 20.0
+# A write of the sink in flight: a transaction that has begun writing (COPY, INSERT, a staging table),
+# running a statement or between two of them.
 _SINK_WRITING = """
 SELECT count(*) FROM pg_stat_activity
-WHERE state = 'active' AND pid <> pg_backend_pid() AND (query ILIKE 'COPY%' OR query ILIKE '%incoming%')
+WHERE pid <> pg_backend_pid() AND datname = 'bikeshare' AND xact_start IS NOT NULL
+  AND state IN ('active', 'idle in transaction')
+  AND (query ILIKE 'COPY%' OR query ILIKE '%INSERT%' OR query ILIKE 'CREATE TEMP%' OR query ILIKE '%incoming%')
 """
 
 
@@ -100,10 +103,10 @@ def plan(seed: int, kills: int, replay_s: float) -> list[Kill]:
     kinds = (kinds + [rng.choice(KINDS) for _ in range(max(0, kills - len(KINDS)))])[:kills]
     planned = []
     for kind in kinds:
-        # The producer is killed early, while it is surely still replaying.
-        low, high = (0.05, 0.3) if kind == "producer" else (0.1, 0.9)
+        # The producer is killed early (and first: kills wait for each other), while it surely still replays.
+        low, high = (0.05, 0.3) if kind == "producer" else (0.3, 0.9)
         planned.append(Kill(kind, rng.uniform(low, high) * replay_s, round(rng.uniform(2.0, 6.0), 1)))
-    return sorted(planned, key=lambda k: k.planned_s)
+    return sorted(planned, key=lambda k: (k.kind != "producer", k.planned_s))
 
 
 class ChaosRun:
@@ -140,7 +143,7 @@ class ChaosRun:
                 if await conn.fetchval(_SINK_WRITING):
                     return "while a batch was being written"
                 await asyncio.sleep(0.02)
-            return "no batch write seen within 20 s"
+            return "no batch write seen within 20 s: killed anyway"
         finally:
             await conn.close()
 

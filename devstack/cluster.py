@@ -107,6 +107,8 @@ class Cluster:
             ]
         self.supervisor = Supervisor()
         self.processes: list[ManagedProcess] = []
+        # Per service, applied last to its environment (benchmarks point services elsewhere).
+        self.env_overrides: dict[str, dict[str, str]] = {}
 
     def _credentials(self) -> tuple[str, str]:
         path = self.state / "s3-credentials"
@@ -139,7 +141,8 @@ class Cluster:
             "BIKESHARE_S3_ENDPOINT_URL": self.s3.endpoint,
             "BIKESHARE_S3_BUCKET": BUCKET,
             "BIKESHARE_APP_ID": APP_ID,
-            "BIKESHARE_INSTANCE_ID": f"{service}-{replica}",
+            # Static group membership: a restarted enricher worker takes its partitions back without a rebalance.
+            "BIKESHARE_ENRICHER_INSTANCE_ID": f"enricher-{replica}",
             "BIKESHARE_SPARK_JARS_DIR": str(paths.SPARK_JARS),
             "BIKESHARE_SPARK_CHECKPOINT_DIR": str(self.state / "spark-checkpoint"),
             "BIKESHARE_SPARK_MASTER": self.spark_master_url,
@@ -150,12 +153,15 @@ class Cluster:
         }
         if service == "web":
             env["BIKESHARE_WEB_PORT"] = str(self.ports.web_replica(replica))
+            # The web's read-only login (member of bikeshare_reader), as in the single-node stack.
+            env["BIKESHARE_POSTGRES_DSN"] = self.postgres_dsn.replace("postgres@", f"{provision.WEB_ROLE}@", 1)
         elif service == "enricher":
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.enricher_metrics(replica))
         elif service in ("producer", "spark_sink"):
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.metrics(service))
         if service == "spark_sink" and self.master is not None:
             env["PYSPARK_SUBMIT_ARGS"] = driver_submit_args()
+        env.update(self.env_overrides.get(service, {}))
         return env
 
     def health_url(self, service: str, replica: int = 1) -> str:
@@ -213,6 +219,7 @@ class Cluster:
     async def _provision(self) -> None:
         await provision.create_database(self.postgres.dsn_admin, DATABASE)
         await provision.migrate(self.postgres_dsn)
+        await provision.create_login_roles(self.postgres.dsn_admin)
         await provision.ensure_bucket(self.s3.endpoint, BUCKET, self.access_key, self.secret_key)
         await provision.create_topics(self.kafka.bootstrap, TOPIC_PARTITIONS, replication=TOPIC_REPLICATION)
 

@@ -20,7 +20,7 @@ SEED = 20261129
 
 def test_nothing_lost_or_duplicated_when_every_kind_of_process_is_killed() -> None:
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    report = run_chaos(events=50_000, kills=len(KINDS), seed=SEED, state=paths.LOCAL / "tests" / "chaos", replay_s=90)
+    report = run_chaos(events=50_000, kills=len(KINDS), seed=SEED, state=paths.LOCAL / "tests" / "chaos", replay_s=150)
     text = "\n".join(report.lines())
     print(text)  # noqa: T201 - the kill/recovery table is the point of this test's output
     verdict = report.verdict
