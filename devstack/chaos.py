@@ -261,7 +261,7 @@ def run_chaos(
 
         async def go() -> Verdict:
             chaos = ChaosRun(cluster, workload.files, workload.events, seed, report.kills)
-            cluster.run_producer("--prefix", PREFIX, "--speedup", f"{span / replay_s:.3f}")
+            cluster.run_producer("--prefix", PREFIX, "--speed", f"{span / replay_s:.3f}")
             await chaos.run(drain_timeout_s)
             return await chaos.finish()
 

@@ -159,6 +159,9 @@ class Cluster:
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.enricher_metrics(replica))
         elif service in ("producer", "spark_sink"):
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.metrics(service))
+        if service == "producer":
+            # Where a restarted replay finds its position (it resumes instead of starting over).
+            env["BIKESHARE_CHECKPOINT_DIR"] = str(self.state / "producer-checkpoint")
         if service == "spark_sink" and self.master is not None:
             env["PYSPARK_SUBMIT_ARGS"] = driver_submit_args()
         env.update(self.env_overrides.get(service, {}))
