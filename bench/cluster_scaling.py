@@ -95,7 +95,11 @@ def measure(cluster: Cluster, name: str, enrichers: int, spark: str, events: int
     sink_env = {"BIKESHARE_POSTGRES_DSN": dsn, "BIKESHARE_SPARK_CHECKPOINT_DIR": str(cluster.state / f"ckpt-{run}")}
     if spark == "local":
         sink_env |= {"BIKESHARE_SPARK_MASTER": "local[2]", "PYSPARK_SUBMIT_ARGS": "pyspark-shell"}
-    cluster.env_overrides = {"enricher": {"BIKESHARE_APP_ID": f"bench-{run}"}, "spark_sink": sink_env}
+    cluster.env_overrides = {
+        "enricher": {"BIKESHARE_APP_ID": f"bench-{run}"},
+        "spark_sink": sink_env,
+        "producer": {"BIKESHARE_CHECKPOINT_DIR": str(cluster.state / f"producer-{run}")},  # no resuming across runs
+    }
     started: list[ManagedProcess] = []
     try:
         for i in range(1, enrichers + 1):
@@ -128,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     state = paths.LOCAL / "bench" / f"cluster-scaling-{uuid.uuid4().hex[:8]}"
     workload = build_trip_files(state / "workload", args.events)
-    cluster = Cluster(state, cluster_ports_from(0), enrichers=0, web_replicas=0)
+    cluster = Cluster(state, cluster_ports_from(0))
     results: list[Result] = []
     try:
-        cluster.start()
+        cluster.start(services=False)
         uploads = {f"bench/{f.name}": f for f in workload.files}
         asyncio.run(
             provision.ensure_bucket(cluster.s3.endpoint, BUCKET, cluster.access_key, cluster.secret_key, uploads)

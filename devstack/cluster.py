@@ -185,8 +185,8 @@ class Cluster:
         self.supervisor.add(process, ready, one_shot)
         return process
 
-    def start(self) -> None:
-        """Infrastructure first (all ports checked before anything starts), then the services."""
+    def start(self, services: bool = True) -> None:
+        """Infrastructure first (all ports checked before anything starts), then (unless not wanted) the services."""
         for name, port in self.ports.all().items():
             ensure_port_free(name, port)
         try:
@@ -208,7 +208,8 @@ class Cluster:
             if self.master is not None:
                 master = self.master
                 wait_until("spark workers", lambda: master.alive_workers() >= len(self.workers), 90)
-            self.start_services()
+            if services:
+                self.start_services()
         except BaseException:
             self.stop()
             raise
