@@ -233,7 +233,8 @@ def _write(
     events = trip_events(good)
     (
         events.repartition(*PARTITIONS)
-        .sortWithinPartitions("event_time", "event_id")
+        # The writer needs rows ordered by the partition columns; leading with them keeps our order after them.
+        .sortWithinPartitions(*PARTITIONS, "event_time", "event_id")
         .write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
         .option("compression", "zstd")
@@ -248,10 +249,16 @@ def _write(
         "file",
     )
     rejects.write.mode("append").partitionBy("file").json(rejects_path)
-    counts = checked.groupBy(F.col("reason").isNull().alias("ok"), "year", "month", "file").count().collect()
-    summary.trips = sum(r["count"] for r in counts if r["ok"])
+    why = F.regexp_replace("reason", r" '.*$| \(.*$", "").alias("why")
+    counts = checked.groupBy(why, "year", "month", "file").count().collect()
+    summary.trips = sum(r["count"] for r in counts if r["why"] is None)
     summary.events = 2 * summary.trips
-    summary.partitions = sorted({f"year={r['year']}/month={r['month']}/file={r['file']}" for r in counts if r["ok"]})
-    reasons = bad.groupBy(F.regexp_replace("reason", r" '.*$| \(.*$", "").alias("why")).count().collect()
-    summary.rejected_by_reason = {r["why"]: r["count"] for r in reasons}
-    summary.rejected_rows = sum(summary.rejected_by_reason.values())
+    summary.partitions = sorted(
+        {f"year={r['year']}/month={r['month']}/file={r['file']}" for r in counts if r["why"] is None}
+    )
+    reasons: dict[str, int] = {}
+    for r in counts:
+        if r["why"] is not None:
+            reasons[r["why"]] = reasons.get(r["why"], 0) + r["count"]
+    summary.rejected_by_reason = reasons
+    summary.rejected_rows = sum(reasons.values())
