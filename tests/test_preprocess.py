@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -21,15 +22,19 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from aiobotocore.session import get_session
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devstack.stack import BUCKET, Stack
 from services.producer.parquet_source import parquet_events
 from services.producer.replay import order_events
-from services.producer.trip_rows import BadRow, parse_time, split_rows
+from services.producer.row_reader import Plausible, read_document
+from services.producer.trip_rows import BadRow, parse_time, trip_times
 from services.spark_sink.preprocess import columns, job
 from services.spark_sink.preprocess.s3a import configure_s3a
+from shared import topics
 from shared.events import EVENT_NAMESPACE, TripEvent, field_names
-from tests.conftest import shared_file
+from tests.conftest import eventually, shared_file
+from tests.producer_runs import producer_env, run_producer
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
 
@@ -104,9 +109,9 @@ def s3a_spark(spark: Any, stack: Stack) -> Any:
 
 
 def csv_path_events(key: str, data: bytes) -> list[TripEvent]:
-    """What the producer makes of the same object (its own CSV functions)."""
-    rows = csv.reader(io.StringIO(data.decode("utf-8-sig"), newline=""))
-    return [e for e in split_rows(rows, f"s3://{BUCKET}/{key}") if not isinstance(e, BadRow)]
+    """What the producer makes of the same object (its own CSV reader and checks)."""
+    items = read_document(f"s3://{BUCKET}/{key}", io.BytesIO(data), Plausible())
+    return [e for e in items if not isinstance(e, BadRow)]
 
 
 def independent_trips(path: Path) -> list[tuple[str, datetime]]:
@@ -123,7 +128,7 @@ def independent_trips(path: Path) -> list[tuple[str, datetime]]:
         return trips
 
 
-async def test_parquet_replays_exactly_the_csv_events(s3a_spark: Any, stack: Stack) -> None:
+async def test_parquet_replays_exactly_the_csv_events(s3a_spark: Any, stack: Stack, tmp_path: Path) -> None:
     run = uuid.uuid4().hex[:8]
     objects = {f"pp-{run}/raw/{name}": real_file(name).read_bytes() for name in REAL_FILES}
     await upload(stack, objects)
@@ -160,6 +165,58 @@ async def test_parquet_replays_exactly_the_csv_events(s3a_spark: Any, stack: Sta
     assert summary.rejected_rows == 4  # JC-202102's four trips that end before they start, as the producer says
     assert summary.rejected_by_reason == {"ends before it starts": 4}
 
+    # The producer itself, from CSV and then from the Parquet of the same two files: the raw topic
+    # receives the same records (key, value) in the same order in every partition.
+    names = ("JC-202102-citibike-tripdata.csv", "201801-1-citibike-tripdata.csv")
+    env = producer_env(stack, tmp_path / "checkpoints", opening_stock="false")
+    published = []
+    for targets in (
+        [f"pp-{run}/raw/{name}" for name in names],
+        [f"pp-{run}/trips/*file={name}/*.parquet" for name in names],
+    ):
+        before = await end_offsets(stack, topics.RAW)
+        done = await asyncio.to_thread(run_producer, env, tmp_path / "producer.log", *targets)
+        assert done.returncode == 0, done.stderr[-3000:]
+        published.append(await read_range(stack, topics.RAW, before, await end_offsets(stack, topics.RAW)))
+    from_csv_topic, from_parquet_topic = published
+    assert sum(len(v) for v in from_csv_topic.values()) == 2 * sum(len(trips[n]) for n in names)
+    assert from_parquet_topic == from_csv_topic
+
+
+async def end_offsets(stack: Stack, topic: str) -> dict[int, int]:
+    kafka = AIOKafkaConsumer(bootstrap_servers=stack.kafka.bootstrap, enable_auto_commit=False)
+    await kafka.start()
+    try:
+        cluster = await kafka._client.fetch_all_metadata()
+        parts = [TopicPartition(topic, p) for p in sorted(cluster.partitions_for_topic(topic) or ())]
+        return {tp.partition: offset for tp, offset in (await kafka.end_offsets(parts)).items()}
+    finally:
+        await kafka.stop()
+
+
+async def read_range(
+    stack: Stack, topic: str, start: dict[int, int], end: dict[int, int]
+) -> dict[int, list[tuple[bytes | None, bytes | None]]]:
+    """(key, value) per partition between two sets of offsets."""
+    kafka = AIOKafkaConsumer(bootstrap_servers=stack.kafka.bootstrap, enable_auto_commit=False)
+    await kafka.start()
+    out: dict[int, list[tuple[bytes | None, bytes | None]]] = {p: [] for p in start}
+    try:
+        parts = [TopicPartition(topic, p) for p in start if end[p] > start[p]]
+        kafka.assign(parts)
+        for tp in parts:
+            kafka.seek(tp, start[tp.partition])
+
+        async def done() -> bool:
+            for tp, messages in (await kafka.getmany(timeout_ms=500)).items():
+                out[tp.partition] += [(m.key, m.value) for m in messages if m.offset < end[tp.partition]]
+            return all(len(out[p]) >= end[p] - start[p] for p in start)
+
+        await eventually(f"records of {topic}", done, deadline_s=120)
+    finally:
+        await kafka.stop()
+    return out
+
 
 def dst_days() -> list[date]:
     days = []
@@ -189,6 +246,23 @@ def test_new_york_to_utc_matches_zoneinfo_around_every_clock_change(spark: Any) 
     for row in rows:
         assert row["fold0"].replace(tzinfo=UTC) == parse_time(row["text"]), row["text"]
         assert row["fold1"].replace(tzinfo=UTC) == parse_time(row["text"], fold=1), row["text"]
+
+    # Trips in and around the repeated autumn hour, with and without a duration: the same readings.
+    trips = []
+    for day in [d for d in dst_days() if d.month == 11][:3]:
+        base = datetime.combine(day, datetime.min.time()) + timedelta(minutes=30)
+        for a in range(0, 150, 20):
+            for b in range(-60, 130, 20):
+                start, end = base + timedelta(minutes=a), base + timedelta(minutes=a + b)
+                for duration in (None, "600", "1200", "4800", "7200"):
+                    trips.append((f"{start:%Y-%m-%d %H:%M:%S}", f"{end:%Y-%m-%d %H:%M:%S}", duration))
+    frame = spark.createDataFrame(trips, "s STRING, e STRING, d STRING")
+    start_col, end_col = columns.trip_times(frame["s"], frame["e"], frame["d"])
+    got = frame.select("s", "e", "d", start_col.alias("start"), end_col.alias("end")).collect()
+    assert len(got) == len(trips)
+    for row in got:
+        want = trip_times(row["s"], row["e"], float(row["d"]) if row["d"] else None)
+        assert (row["start"].replace(tzinfo=UTC), row["end"].replace(tzinfo=UTC)) == want, tuple(row)
 
 
 async def test_bad_rows_go_to_rejects_and_reruns_replace_partitions(s3a_spark: Any, stack: Stack) -> None:

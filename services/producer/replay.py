@@ -33,6 +33,7 @@ from prometheus_client import Counter
 from services.producer import opening_stock_hook
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import NoCsvInside, documents
+from services.producer.parquet_source import is_parquet_key, parquet_file_events
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
 from services.producer.row_reader import Plausible, read_document
@@ -176,6 +177,9 @@ class Replayer:
         self.report.files += 1
         try:
             with source.open(obj) as file:
+                if is_parquet_key(obj.url):  # the preprocessing job's Parquet: events already (parquet_source)
+                    self._read_document(obj.url, None, options, sorter, letters, parquet_file_events(file, obj.url))
+                    return
                 for name, stream in documents(obj.url, file, selection.months):
                     self._read_document(name, stream, options, sorter, letters)
         except zipfile.BadZipFile as exc:
@@ -186,7 +190,13 @@ class Replayer:
             self.reject(obj.url, f"unreadable: {type(exc).__name__}: {exc}")
 
     def _read_document(
-        self, name: str, stream: Any, options: ReplayOptions, sorter: ExternalSorter, letters: LetterFile
+        self,
+        name: str,
+        stream: Any,
+        options: ReplayOptions,
+        sorter: ExternalSorter,
+        letters: LetterFile,
+        items: Iterable[TripEvent | BadRow] | None = None,
     ) -> None:
         self.report.documents += 1
         plausible = Plausible(self.settings.plausible_from, self.settings.plausible_until)
@@ -195,7 +205,7 @@ class Replayer:
         until = micros(options.until) if options.until else None
         line = "the header"
         try:
-            for item in read_document(name, stream, plausible):
+            for item in items if items is not None else read_document(name, stream, plausible):
                 if isinstance(item, BadRow):
                     self.report.rows += 1
                     self.progress.row()

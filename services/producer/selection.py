@@ -81,7 +81,7 @@ async def _resolve(s3: Any, bucket: str, target: str) -> list[SourceObject]:
         return [o for o in listed if fnmatch.fnmatchcase(split_url(o.url)[1], key)]
     if key == "" or key.endswith("/"):
         return await list_objects(s3, bucket_name, key)
-    if key.endswith((".csv", ".zip")):
+    if key.endswith((".csv", ".zip", ".parquet")):
         try:
             return [await head_object(s3, bucket_name, key)]
         except SourceError as exc:

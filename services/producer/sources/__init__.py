@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-TRIP_FILE_SUFFIXES = (".csv", ".zip")
+TRIP_FILE_SUFFIXES = (".csv", ".zip", ".parquet")  # .parquet: the preprocessing job's output
 
 _PERIOD = re.compile(r"(?<![0-9])(20[0-9]{2})[-_]?(0[1-9]|1[0-2])?(?![0-9])")
 
