@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +24,7 @@ from quart import Quart, Response, jsonify, request
 
 from services.web.broadcaster import Broadcaster
 from services.web.search_index import StationIndex
-from services.web.search_ratelimit import RateLimiter
+from services.web.security import RateLimiter
 from services.web.settings import WebSettings
 from shared.geo import MAX_QUERY, BlockMetric, Geocoder, OnlineConfig, OnlineGeocoder, Rejection
 
@@ -82,7 +81,8 @@ class SearchService:
         if online is not None and geocoder is not None:
             self.geocoder.online = online
         self.index = StationIndex(BlockMetric(self.geocoder.grid))
-        self.limiter = RateLimiter(settings.search_rate_per_minute, settings.search_burst)
+        # Its own bucket per client, stricter than the app's general /api/ limit: a search costs more.
+        self.limiter = RateLimiter(settings.search_rate_per_minute / 60.0, settings.search_burst)
         self.batches_applied = 0
 
     async def reload(self, pool: Any) -> None:
@@ -118,7 +118,8 @@ class SearchService:
         if not closest or closest[0].walking_m > OUTSIDE_M:
             outside = f"{answer.label} is outside the Citi Bike service area (no dock within {OUTSIDE_M / 1000:g} km)."
             return {"error": outside, "reason": "outside"}, 404
-        hits = self.index.within(at, blocks)
+        within = self.index.within if self.settings.search_index == "grid" else self.index.within_scan
+        hits = within(at, blocks)
         nearest = [] if hits else self.index.nearest(at, k=3)
         message: str | None = None
         if not hits:
@@ -177,10 +178,9 @@ def register_search(
 
     @app.get("/api/search")
     async def api_search() -> tuple[Response, int, dict[str, str]]:
-        wait = service.limiter.allow(request.remote_addr or "unknown")
-        if wait > 0:
+        if not service.limiter.allow(request.remote_addr or "unknown"):
             SEARCHES.labels("rate_limited").inc()
-            retry = str(math.ceil(wait))
+            retry = str(service.limiter.retry_after_s())
             return jsonify({"error": f"Too many searches; try again in {retry} s."}), 429, {"Retry-After": retry}
         body, status = await service.search(request.args.get("q"))
         SEARCHES.labels(str(body.get("reason", "found")) if status != 400 else "format").inc()
