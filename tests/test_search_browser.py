@@ -13,6 +13,7 @@ import pytest
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
+from devstack import paths
 from devstack.stack import free_ports
 from services.web.app import create_app
 from services.web.settings import WebSettings
@@ -23,7 +24,7 @@ FLASH = "Enter a building number and a street name, such as 1 Park Avenue"
 
 
 def bikes_of(station_id: str) -> int:
-    return sum(station_id.encode()) % 3  # 0..2: a third of the docks without bikes
+    return sum(station_id.encode()) % 5  # 0..4: a fifth of the docks without bikes
 
 
 @pytest.fixture
@@ -93,13 +94,15 @@ async def test_search_box_end_to_end(web: tuple[str, str, list[dict[str, Any]]])
                 for s in stations
                 if bikes_of(s["short_name"]) > 0 and grid_blocks((at[0], at[1]), (s["lat"], s["lon"]), positions) <= 3
             }
-            assert expected, "the seeded stations should leave at least one dock with bikes within 3 blocks"
+            assert len(expected) >= 2, "the seeded stations should leave docks with bikes within 3 blocks"
             listed = await page.eval_on_selector_all("#search-results li", "els => els.map(e => e.dataset.stationId)")
             assert set(listed) == expected
             assert len(listed) == len(expected)
             assert await page.locator("path.search-dock").count() == len(expected)
             fill = await page.locator("path.search-dock").first.get_attribute("fill")
             assert fill == "#0b57d0"
+
+            await page.screenshot(path=str(paths.LOCAL / "search-1-park-avenue.png"))  # for a look; not committed
 
             # A pushed batch changes a listed number, without a reload.
             station_id = listed[0]
