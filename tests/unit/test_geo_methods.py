@@ -44,9 +44,9 @@ def found(text: str) -> Result:
     ("text", "true_point", "cross_street"),
     [
         ("350 5th Ave", (40.748333, -73.985556), "33.5"),  # Empire State Building: 350/20 + 16
-        ("1000 Fifth Avenue", (40.779444, -73.963333), "82.0"),  # the Met: museum mile, 1000/10 - 18
-        ("620 8th Ave", (40.756111, -73.990278), "40.0"),  # New York Times Building
-        ("375 Park Ave", (40.758333, -73.972222), "52.8"),  # Seagram Building
+        ("1000 Fifth Avenue", (40.779447, -73.963110), "82.0"),  # the Met: museum mile, 1000/10 - 18
+        ("620 8th Ave", (40.756110, -73.990000), "40.0"),  # New York Times Building
+        ("375 Park Ave", (40.758610, -73.972220), "52.75"),  # Seagram Building
         ("1697 Broadway", (40.763889, -73.982778), "53.85"),  # Ed Sullivan Theater: 1697/20 - 31
     ],
 )
