@@ -7,7 +7,8 @@ every `BIKESHARE_SEARCH_RELOAD_S`.
 
 Responses: 200 `{"query", "point", "radius", "stations", "nearest", "message"}`; 400 `{"error"}` for a
 badly formed or missing query; 404 `{"error", "reason"}` when not found or outside the service area;
-429 `{"error"}` with Retry-After past the per-client rate.
+429 `{"error"}` with Retry-After past the per-client rate; 503 while no station has been loaded yet
+(Postgres down since start: the index keeps its last load and is retried on every push and reload).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter
 from quart import Quart, Response, jsonify, request
 
@@ -112,6 +114,8 @@ class SearchService:
         if isinstance(answer, Rejection):
             status = 400 if answer.reason == "format" else 404
             return {"error": answer.error, "reason": answer.reason}, status
+        if not len(self.index):
+            return {"error": "The station data is not loaded yet; try again in a minute.", "reason": "unavailable"}, 503
         blocks = self.settings.search_blocks
         at = self.index.metric.point(answer.lat, answer.lon)
         closest = self.index.nearest(at, k=1, with_bikes=False)
@@ -147,24 +151,28 @@ def register_search(
     service = SearchService(settings)
     tasks: list[asyncio.Task[None]] = []
 
+    async def reload() -> None:
+        # Postgres may be down (the web starts and keeps serving without it): keep the last index, try later.
+        try:
+            await service.reload(pool())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning("search index not reloaded (keeping the last one, retrying later): %s", exc)
+
     async def follow_pushes() -> None:
         async with broadcaster.subscribe() as queue:
-            await service.reload(pool())
+            await reload()  # catch up on what changed before the subscription
             while True:
                 if service.apply(await queue.get()):
-                    await service.reload(pool())
+                    await reload()
 
     async def reload_periodically() -> None:
         while True:
             await asyncio.sleep(settings.search_reload_s)
-            try:
-                await service.reload(pool())
-            except (OSError, ConnectionError) as exc:
-                logger.warning("search index reload failed (keeping the last one): %s", exc)
+            await reload()
 
     @app.before_serving
     async def start_search() -> None:
-        await service.reload(pool())
+        await reload()
         tasks.append(asyncio.create_task(follow_pushes()))
         tasks.append(asyncio.create_task(reload_periodically()))
 
