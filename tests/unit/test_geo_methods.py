@@ -131,3 +131,15 @@ def test_rejections_say_why(text: str, reason: str, says: str) -> None:
     assert isinstance(answer, Rejection)
     assert answer.reason == reason
     assert says in answer.error
+
+
+def test_a_crossing_without_borough_is_manhattans_unless_it_is_a_station_name() -> None:
+    brooklyn = next(s for s in stations() if s["name"] == "53 St & 5 Ave")  # Sunset Park, Brooklyn
+    assert found("53 St & 5 Ave").method == "station_name"  # the exact station name keeps its borough
+    told = found("5 Ave & 53 St, Brooklyn")
+    assert metres((told.lat, told.lon), (brooklyn["lat"], brooklyn["lon"])) < 1
+    manhattan = found("5th Ave & 53rd St")
+    assert manhattan.method == "grid_crossing"
+    assert metres((manhattan.lat, manhattan.lon), (40.7605, -73.9758)) < 80  # 5th Ave at 53rd St, Midtown
+    queens = found("45th Avenue and 21st Street")  # no Manhattan avenue of that name: the Queens station
+    assert metres((queens.lat, queens.lon), (40.74737, -73.94777)) < 1
