@@ -52,6 +52,7 @@ class WebSettings(ServiceSettings):
     search_nominatim_domain: str | None = Field(default=None, description="online fallback host[:port]; off if unset")
     search_nominatim_scheme: Literal["http", "https"] = "https"
     search_user_agent: str = "bikeshare-stream-search"
+    search_index: Literal["grid", "scan"] = Field(default="grid", description="scan: the naive baseline (bench)")
     search_reload_s: float = Field(default=60.0, gt=0, description="full reload of the search index")
     # The map page (services/web/map_page.py): tiles are optional, the stations draw without them.
     uplot_dir: Path = HERE / "node_modules" / "uplot" / "dist"
