@@ -172,6 +172,8 @@ def create_app(settings: WebSettings) -> Quart:
             "stations": len(state),
             **state.clock_json(),
             "websocket_clients": broadcaster.clients,
+            "websocket_resyncs": broadcaster.resyncs,
+            "websocket_largest_backlog_bytes": broadcaster.largest_backlog_bytes(),
             "reconnects": listener.reconnects,
         }
         return jsonify(doc), 200 if ok else 503
