@@ -65,10 +65,11 @@ async def clients_main(url: str, count: int, last: int) -> None:
     """Run `count` clients until each has the batch `last` (or 120 s passed); print READY once all are
     connected, then the arrivals as one JSON line."""
     ready: list[int] = []
-    seen: list[tuple[int, float]] = []
+    seen: list[list[tuple[int, float]]] = []
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=connector) as http:
-        tasks = [asyncio.ensure_future(_client(http, url, last, ready, seen)) for _ in range(count)]
+        seen = [[] for _ in range(count)]
+        tasks = [asyncio.ensure_future(_client(http, url, last, ready, seen[i])) for i in range(count)]
         while len(ready) < count:
             failed = [t for t in tasks if t.done() and t.exception()]
             if failed:
@@ -85,6 +86,17 @@ async def clients_main(url: str, count: int, last: int) -> None:
 # ---- the run -------------------------------------------------------------------------------------
 
 
+def covered_latencies(arrivals: list[tuple[int, float]], sent: dict[int, float]) -> list[float]:
+    """Milliseconds from each batch's commit to the message that brought it. When NOTIFYs queue up the
+    web reads them together and sends one message carrying the last batch id: that message covers
+    every batch since the client's previous one, and each is timed from its own commit."""
+    latencies, previous = [], -1
+    for batch_id, arrived in sorted(arrivals):
+        latencies += [(arrived - sent[b]) * 1000 for b in sorted(sent) if previous < b <= batch_id]
+        previous = batch_id
+    return latencies
+
+
 def stalled_client(host: str, port: int) -> socket.socket:
     """A websocket client that completes the handshake and then never reads."""
     sock = socket.socket()
@@ -96,6 +108,12 @@ def stalled_client(host: str, port: int) -> socket.socket:
     )
     assert sock.recv(12).startswith(b"HTTP/1.1 101"), "the stalled client's handshake failed"
     return sock
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -178,6 +196,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             assert line.strip() == b"READY", line
         stalled = stalled_client(host, int(port))
         rss_before = rss_kib(web.proc.pid)
+        cpu_before = cpu_seconds(web.proc.pid)
         say(f"{args.clients} clients + 1 stalled connected; {len(ids)} stations; load {os.getloadavg()[0]:.2f}")
 
         sent: dict[int, float] = {}
@@ -191,10 +210,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 await asyncio.sleep(args.interval)
         finally:
             await conn.close()
-        arrivals: list[tuple[int, float]] = []
+        await asyncio.sleep(1)
+        server_cpu = cpu_seconds(web.proc.pid) - cpu_before
+        latencies: list[float] = []
         for proc in procs:
             out, _ = await proc.communicate()
-            arrivals += [(int(b), float(t)) for b, t in json.loads(out.decode().strip().splitlines()[-1])]
+            for client in json.loads(out.decode().strip().splitlines()[-1]):
+                latencies += covered_latencies([(int(b), float(t)) for b, t in client], sent)
         # The clients are gone; now batches of every station (~0.5 MB each) until the stalled client's
         # backlog has passed the kernel's socket buffers (up to 4 MB) and reached its bound.
         conn = await asyncpg.connect(postgres.dsn)
@@ -209,7 +231,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         state = await health(url)
         rss_after = rss_kib(web.proc.pid)
         stalled.close()
-        latencies = sorted((t - sent[b]) * 1000 for b, t in arrivals if b in sent)
+        latencies.sort()
         expected = args.clients * args.batches
         return {
             "clients": args.clients,
@@ -224,6 +246,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "backlog_bound_bytes": args.backlog_bytes,
             "resyncs": state["websocket_resyncs"],
             "stall_batches": args.stall_batches,
+            "server_cpu_ms_per_batch": server_cpu * 1000 / args.batches,
             "rss_kib_before": rss_before,
             "rss_kib_after": rss_after,
         }
@@ -254,11 +277,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = asyncio.run(run(args))
     say(
-        "\n| clients | batches x stations | received / expected | p50 ms | p99 ms | max ms |\n"
-        "|---:|---:|---:|---:|---:|---:|\n"
+        "\n| clients | batches x stations | received / expected | p50 ms | p99 ms | max ms | server CPU ms/batch |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {result['clients']} | {result['batches']} x {result['stations_per_batch']} | "
         f"{result['received']:,} / {result['expected']:,} | {result['p50_ms']:.1f} | {result['p99_ms']:.1f} | "
-        f"{result['max_ms']:.1f} |"
+        f"{result['max_ms']:.1f} | {result['server_cpu_ms_per_batch']:.0f} |"
     )
     say(
         f"\nstalled client, after {result['stall_batches']} more batches of every station: "
