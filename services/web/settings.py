@@ -21,6 +21,7 @@ class WebSettings(ServiceSettings):
     postgres_dsn: PostgresDsn
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=0, le=65535)
+    web_workers: int = Field(default=1, ge=1, le=64, description="serving processes on the one port")
     pool_size: int = Field(default=5, ge=1)
     leaflet_dir: Path = HERE / "node_modules" / "leaflet" / "dist"
     # Public base URL of this service, used for the GBFS discovery links; empty: taken from each request.
