@@ -46,7 +46,8 @@ export class StationsLayer {
     this.popup = L.popup({ maxWidth: 300, autoPanPadding: [12, 12] });
     map.on("zoomend", () => this.restyleAll());
     map.on("click", (event) => this.openNearest(event.containerPoint));
-    map.on("popupclose", () => { this.openId = null; });
+    map.on("popupopen", () => document.body.classList.add("popup-open"));
+    map.on("popupclose", () => { this.openId = null; document.body.classList.remove("popup-open"); });
   }
 
   /** Replace what is shown by `stations`; known stations missing from it are drawn as "no data". */
