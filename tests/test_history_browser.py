@@ -46,13 +46,13 @@ async def test_the_time_control_shows_the_stations_that_had_bikes_then(browser: 
     await page.dispatch_event("#time-input", "change")
     iso = MOMENT.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     await wait_for_js(page, f"document.body.dataset.historyAt === '{iso}'")
+    await page.screenshot(path="docs/map-history.png")
     shown = await page.eval_on_selector_all("path.dock-with-bikes", "els => els.map(e => e.dataset.stationId)")
     expected = stations_with_bikes_at(pipeline.trip_file, MOMENT)
     assert len(shown) == len(set(shown))
     assert set(shown) == expected
     assert await page.locator("#clock").text_content() == "Showing: Sep 17, 2024, 08:30:00 New York"
     assert await page.locator("#trips-chart").get_attribute("data-marked") == iso
-    await page.screenshot(path="docs/map-history.png")
     # "Live" returns to the pushed state.
     await page.click("#live-button")
     live = await db_value(pipeline, "SELECT count(*) FROM availability WHERE bikes > 0")

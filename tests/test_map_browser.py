@@ -156,7 +156,7 @@ async def test_phone_layout(browser: Browser, pipeline: Pipeline) -> None:
         box = await page.locator(control).bounding_box()
         assert box is not None, f"{control} is not shown"
         assert box["y"] + box["height"] <= PHONE["height"], f"{control} is off screen"
-        assert min(box["width"], box["height"]) >= 30, f"{control} is too small to tap: {box}"
+        assert min(box["width"], box["height"]) >= 44, f"{control} is too small to tap: {box}"
     await page.screenshot(path=f"{DOCS}/map-phone.png")
     # Taps at the starting zoom: the station nearest the finger, within 22 px, opens.
     target = await page.evaluate(
