@@ -58,7 +58,7 @@ class WebSettings(ServiceSettings):
     # The map page (services/web/map_page.py): tiles are optional, the stations draw without them.
     uplot_dir: Path = HERE / "node_modules" / "uplot" / "dist"
     tile_url: str = Field(
-        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
         max_length=500,
         description="Leaflet tile URL template; empty: no tiles (stations on a plain background)",
     )
