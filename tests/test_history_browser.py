@@ -13,7 +13,7 @@ from playwright.async_api import Browser
 
 from tests.browser import DESKTOP, chromium, open_page, wait_for_js
 from tests.e2e_pipeline import Pipeline
-from tests.expected import NEW_YORK
+from tests.expected_model import NEW_YORK
 from tests.history_expected import stations_with_bikes_at, trips_started
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]

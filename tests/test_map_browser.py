@@ -15,7 +15,7 @@ from playwright.async_api import Browser
 
 from tests.browser import DESKTOP, PHONE, Watched, chromium, open_page, wait_for_js
 from tests.e2e_pipeline import HOSTILE_NAME, HOSTILE_NAME_2, Pipeline
-from tests.expected import NEW_YORK
+from tests.expected_model import NEW_YORK
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
 DOCS = "docs"
