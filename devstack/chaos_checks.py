@@ -7,7 +7,7 @@ serves the same stations as the availability table; the websocket client that st
 ends with that state too.
 
 Availability and its history (`chaos_model`) are recomputed with the availability model's own test
-oracle (issue 5), from the files' trips plus the opening stock.
+recomputation (`tests/expected_model.py`, issue 5), opening stock included.
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ async def verify(dsn: str, files: Sequence[Path], web_urls: Sequence[str], ws_st
         frequency = {r["minute"]: int(r["amount"]) for r in await conn.fetch("SELECT minute, amount FROM frequency")}
         starts: Counter[datetime] = Counter(e.utc.replace(second=0, microsecond=0) for e in source if e.kind == "start")
         verdict.checks["frequency"] = _compare("minutes", starts, frequency)
-        renamed = _station_counts(verdict, source, by_id, rows)
-        verdict.checks.update(await compare_availability(conn, source, renamed))
+        _station_counts(verdict, source, by_id, rows)
+        verdict.checks.update(await compare_availability(conn, files))
         current = await conn.fetch("SELECT station_id, bikes FROM availability")
         availability = {r["station_id"]: int(r["bikes"]) for r in current}
     finally:

@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 
@@ -162,24 +161,3 @@ def test_cluster_ports_are_distinct_and_within_32() -> None:
     ports = ClusterPorts(20000).all()
     assert len(set(ports.values())) == len(ports)
     assert all(20000 <= p < 20032 for p in ports.values())
-
-
-def test_chaos_oracle_adapter_uses_real_instants() -> None:
-    """The chaos check feeds file events at their real instants into the model's test oracle."""
-    from datetime import UTC, datetime, timedelta
-
-    from bench.workload import SourceEvent
-    from devstack.chaos_model import _events
-    from tests.test_postgres_writer import oracle
-
-    t = datetime(2018, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC)
-    ids = [str(uuid.uuid4()) for _ in range(4)]
-    source = [
-        SourceEvent(ids[0], "start", "72", t, "bike-1", None),
-        SourceEvent(ids[1], "end", "79", t + timedelta(seconds=30), "bike-1", None),
-        SourceEvent(ids[2], "start", "6926.01", t, None, "electric_bike"),
-        SourceEvent(ids[3], "end", "5905.14", t + timedelta(seconds=0.2), None, "electric_bike"),
-    ]
-    events = _events(source, {"72": "6926.01"}, [])
-    assert oracle(events, t + timedelta(seconds=10)) == {"6926.01": (-1, -1), "5905.14": (1, 1)}
-    assert oracle(events, t + timedelta(minutes=1))["79"] == (1, 0)

@@ -233,3 +233,19 @@ def test_every_process_is_restarted_when_it_dies(services: dict[str, dict[str, A
             assert policy == "on-failure", name
         else:
             assert policy in ("unless-stopped", "always"), f"{name}: restart {policy!r}"
+
+
+def test_dockerfiles_copy_what_exists_and_what_the_services_read(services: dict[str, dict[str, Any]]) -> None:
+    """Every `COPY` source is in the repository, and services that read the offline station catalogue
+    by default (enricher, sink) get it in their image."""
+    for name, svc in services.items():
+        if "build" not in svc:
+            continue
+        text = (REPO / svc["build"]["dockerfile"]).read_text(encoding="utf-8")
+        for line in text.splitlines():
+            parts = line.split()
+            if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
+                for source in parts[1:-1]:
+                    assert (REPO / source).exists(), f"{name}: COPY {source} is not in the repository"
+        if name in ("enricher", "spark-sink"):
+            assert "COPY data/stations/" in text, f"{name}: the station catalogue is not in the image"
