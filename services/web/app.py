@@ -3,6 +3,7 @@ websocket from the in-memory state, the GBFS feed, health and metrics, security 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from dataclasses import dataclass
@@ -90,7 +91,10 @@ def create_app(settings: WebSettings) -> Quart:
     async def stop_clients() -> None:
         await listener.stop()
         if parts.pool is not None:
-            await parts.pool.close()
+            try:  # a connection stuck on a dead server must not hold the shutdown
+                await asyncio.wait_for(parts.pool.close(), 5)
+            except TimeoutError:
+                parts.pool.terminate()
 
     @app.before_request
     async def limit_requests() -> None:
