@@ -176,6 +176,7 @@ async def test_phone_layout(browser: Browser, pipeline: Pipeline) -> None:
     box = await popup.bounding_box()
     assert box is not None
     assert box["width"] <= PHONE["width"]
+    await page.click(".leaflet-popup-close-button")
     await page.click("#history-toggle")
     slider = await page.locator("#time-slider").bounding_box()
     assert slider is not None

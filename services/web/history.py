@@ -1,6 +1,6 @@
 """The history API: the map as it was at a moment, trips over time, one station's bikes over time.
 
-  GET /api/stations?at=ISO-TIME          -> `stations_at_response` (the live handler delegates to it)
+  GET /api/stations?at=ISO-TIME          -> `stations_at` (the live handler in app.py delegates to it)
   GET /api/span                          -> {"from", "to", "clock"}: the replayed data's span and clock
   GET /api/frequency?from=&to=&step=     -> trips per 1m | 15m | 1h | 1d bucket (sparse: empty buckets left out)
   GET /api/stations/<id>/history?from=&to= -> that station's changes (default: the last 24 h of data)
@@ -27,8 +27,8 @@ from services.web.history_params import (
     parse_range,
     parse_station_id,
     parse_step,
-    parse_time,
 )
+from services.web.security import check_known
 
 logger = logging.getLogger(__name__)
 
@@ -107,17 +107,6 @@ async def stations_at(pool: Any, at: datetime) -> list[dict[str, object]]:
     ]
 
 
-async def stations_at_response(pool: Any, raw_at: str) -> Response | tuple[Response, int]:
-    """`GET /api/stations?at=`: the stations as they were at that moment (400 on a bad time)."""
-    try:
-        at = parse_time(raw_at, "at")
-    except BadParameter as exc:
-        return _bad(exc)
-    if at is None:
-        return _bad(BadParameter("at: give an ISO 8601 time with a UTC offset, or leave it out for the live state"))
-    return jsonify({"stations": await stations_at(pool, at), "as_of": _iso(at), "batch_id": None, "at": _iso(at)})
-
-
 async def data_span(pool: Any) -> tuple[Range | None, datetime | None]:
     """The replayed data's time span, and its clock (the latest event time committed, `sink_batches`)."""
     row = await pool.fetchrow(_SPAN)
@@ -148,6 +137,7 @@ def history_blueprint(get_pool: Callable[[], Any]) -> Blueprint:
         if default is None:  # nothing replayed yet: an empty answer, not an error
             default = Range(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
         try:
+            check_known(request.args, ["from", "to", "step"])
             window = parse_range(request.args.get("from"), request.args.get("to"), default=default)
             step = parse_step(request.args.get("step"), window)
         except BadParameter as exc:
@@ -175,6 +165,7 @@ def history_blueprint(get_pool: Callable[[], Any]) -> Blueprint:
     async def station_history(station_id: str) -> Response | tuple[Response, int]:
         pool = get_pool()
         try:
+            check_known(request.args, ["from", "to"])
             station_id = parse_station_id(station_id)
         except BadParameter as exc:
             return _bad(exc)
