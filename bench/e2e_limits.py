@@ -74,8 +74,9 @@ async def raw_copy(dsn: str) -> tuple[int, float]:
     return len(rows), len(rows) / elapsed if elapsed else 0.0
 
 
-async def aiokafka_loop(bootstrap: str, events: int) -> float:
-    """events/s of a plain consume-transform-produce loop over the first `events` raw messages."""
+async def aiokafka_loop(bootstrap: str, events: int) -> tuple[float, float]:
+    """(events/s, CPU µs per event of this process) of a plain consume-transform-produce loop over the
+    first `events` raw messages."""
     catalogue = StationCatalogue.from_gbfs(paths.ROOT / "data" / "stations" / "station_information.json")
     consumer = AIOKafkaConsumer(
         topics.RAW,
@@ -93,6 +94,7 @@ async def aiokafka_loop(bootstrap: str, events: int) -> float:
     await producer.start()
     done = 0
     started = time.perf_counter()
+    cpu = time.process_time()
     try:
         while done < events:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
@@ -111,7 +113,8 @@ async def aiokafka_loop(bootstrap: str, events: int) -> float:
             await consumer.commit()
             done += len(pending)
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     finally:
         await consumer.stop()
         await producer.stop()
-    return done / elapsed if elapsed else 0.0
+    return (done / elapsed if elapsed else 0.0), (cpu / done * 1e6 if done else 0.0)

@@ -4,7 +4,8 @@ station set (2,226 stations), side by side in one run:
 * `query`    the per-request path before this change (a query and a JSON encoding per request);
 * `state`    the web service as shipped: the in-memory state, encoded and gzipped once per batch;
 * `state 304` the same with If-None-Match (a client that polls and already holds the current version);
-* `raw`      the ceiling: a bare asyncio server writing the same gzipped response bytes.
+* `state, 2 workers` the service with BIKESHARE_WEB_WORKERS=2 (two processes on one port);
+* `raw`       the ceiling: a bare asyncio server writing the same gzipped response bytes.
 
 50 concurrent keep-alive clients (a small HTTP/1.1 client on asyncio streams, in this process; every
 server is a process of its own), each target for `--seconds` after a short warm-up. Every client
@@ -77,10 +78,17 @@ async def _client(port: int, request: bytes, until: float, out: list[float], sta
     return size
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(group: int) -> float:
+    """User + system CPU so far of every process in a process group (a service and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # fields[2] is the process group id
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 async def load(target: str, port: int, path: str, clients: int, seconds: float, etag: str = "", pid: int = 0) -> Result:
@@ -148,14 +156,18 @@ async def run(seconds: float, clients: int) -> list[Result]:
         stations = await fill_contract_tables(postgres.dsn)
         logs = postgres.state / "logs"
         web, url = web_process(postgres.web_dsn, logs, rate_limit_per_s="0")
+        web2, url2 = web_process(postgres.web_dsn, logs, rate_limit_per_s="0", web_workers="2")
+        web2.name = "web-2-workers"
+        web2.log_path = logs / "web2.log"
         query_port = free_port()
         query = baseline("query", query_port, postgres.web_dsn, logs)
-        processes += [web, query]
+        processes += [web, web2, query]
         for process in processes:
             process.start()
         await wait_http(f"{url}/health", web)
+        await wait_http(f"{url2}/health", web2)
         await wait_http(f"http://127.0.0.1:{query_port}/api/stations", query)
-        web_port = int(url.rsplit(":", 1)[1])
+        web_port, web2_port = int(url.rsplit(":", 1)[1]), int(url2.rsplit(":", 1)[1])
         say(f"{stations} stations; {clients} concurrent clients; {seconds:g} s per target")
         for path in ("/gbfs/2.3/station_status.json", "/api/stations"):
             response, etag = await fetch_raw_response(url + path)
@@ -170,6 +182,7 @@ async def run(seconds: float, clients: int) -> list[Result]:
                 ("query", query, query_port, ""),
                 ("state", web, web_port, ""),
                 ("state 304", web, web_port, etag),
+                ("state, 2 workers", web2, web2_port, ""),
                 ("raw", raw, raw_port, ""),
             ):
                 assert process.proc is not None

@@ -42,11 +42,11 @@ _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(.*)$")
 _LAT, _LON = (40.4, 41.1), (-74.3, -73.6)
 # Column names of the two header families (pre-2021 "start station id", 2021+ "start_station_id").
 _COLUMNS = {
-    "old": {"start": "starttime", "end": "stoptime", "bike": "bikeid", "ride": None}
+    "old": {"start": "starttime", "end": "stoptime", "bike": "bikeid", "ride": None, "rideable": None}
     | {f"{s}_{f}": f"{s} station {n}" for s in ("start", "end") for f, n in (("id", "id"), ("name", "name"))}
     | {f"{s}_lat": f"{s} station latitude" for s in ("start", "end")}
     | {f"{s}_lon": f"{s} station longitude" for s in ("start", "end")},
-    "new": {"start": "started_at", "end": "ended_at", "bike": None, "ride": "ride_id"}
+    "new": {"start": "started_at", "end": "ended_at", "bike": None, "ride": "ride_id", "rideable": "rideable_type"}
     | {f"{s}_{f}": f"{s}_station_{f}" for s in ("start", "end") for f in ("id", "name")}
     | {f"{s}_lat": f"{s}_lat" for s in ("start", "end")}
     | {f"{s}_lon": f"{s}_lng" for s in ("start", "end")},
@@ -65,6 +65,8 @@ class SourceEvent:
     kind: str  # start | end
     station_id: str
     utc: datetime
+    bike_id: str | None
+    rideable_type: str | None
 
 
 def _family(header: Sequence[str]) -> str:
@@ -161,13 +163,17 @@ def expected_events(files: Sequence[Path]) -> Iterator[SourceEvent]:
             cols = _COLUMNS[_family(list(reader.fieldnames or []))]
             for row in reader:
                 trip = _trip_id(row, cols)
+                bike = row[cols["bike"]].strip() or None if cols["bike"] else None
+                rideable = row[cols["rideable"]].strip() or None if cols["rideable"] else None
                 for kind in ("start", "end"):
-                    local = datetime.fromisoformat(row[cols[kind] or ""].strip()[:19])
+                    local = datetime.fromisoformat(row[cols[kind] or ""].strip())
                     yield SourceEvent(
                         str(uuid.uuid5(EVENT_NAMESPACE, f"{trip}/{kind}")),
                         kind,
                         row[cols[f"{kind}_id"] or ""].strip(),
                         local.replace(tzinfo=NEW_YORK).astimezone(UTC),
+                        bike,
+                        rideable,
                     )
 
 

@@ -119,6 +119,18 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logging("INFO", "text")
         return cluster_demo.main(argv[1:])
+    if argv[:1] == ["check"]:
+        from devstack.preflight import check_environment
+
+        configure_logging("INFO", "text")
+        try:
+            for warning in check_environment(os.environ):
+                logger.warning("%s", warning)
+        except StackError as exc:
+            logger.error("%s", exc)
+            return 1
+        print("kafka and spark master reachable", flush=True)  # noqa: T201
+        return 0
     if argv[:1] == ["chaos"]:
         from devstack import chaos
 

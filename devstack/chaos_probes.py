@@ -18,6 +18,8 @@ from shared import topics
 
 logger = logging.getLogger(__name__)
 
+TRIP_RECORDS = "SELECT count(*) FROM records WHERE kind IN ('start', 'end')"  # opening-stock rows aside
+
 
 @dataclass
 class Progress:
@@ -66,7 +68,7 @@ class ProgressMonitor:
         except Exception:
             return None
         try:
-            return int(await asyncio.wait_for(conn.fetchval("SELECT count(*) FROM records"), 5))
+            return int(await asyncio.wait_for(conn.fetchval(TRIP_RECORDS), 5))
         except Exception:
             return None
         finally:

@@ -23,6 +23,7 @@ from devstack import paths, provision
 from devstack.components import Ports, Postgres, SeaweedFS
 from devstack.errors import StackError
 from devstack.kafka_cluster import BrokerPorts, KafkaCluster
+from devstack.preflight import check_environment
 from devstack.process import ManagedProcess, ensure_port_free, tcp_open, wait_until
 from devstack.services import http_ok
 from devstack.spark_standalone import SparkMaster, SparkWorker, driver_submit_args
@@ -33,6 +34,12 @@ logger = logging.getLogger(__name__)
 DATABASE = "bikeshare"
 BUCKET = "tripdata"
 APP_ID = "bikeshare-enricher"
+# The topology, shared with compose.yaml (tests/test_compose.py compares the two).
+TOPIC_PARTITIONS = 3
+TOPIC_REPLICATION = 2
+ENRICHERS = 2
+WEB_REPLICAS = 2
+SPARK_WORKERS = 2
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,12 @@ class ClusterPorts(Ports):
 
 class Cluster:
     def __init__(
-        self, state: Path, ports: ClusterPorts, enrichers: int = 2, web_replicas: int = 2, spark: str = "standalone"
+        self,
+        state: Path,
+        ports: ClusterPorts,
+        enrichers: int = ENRICHERS,
+        web_replicas: int = WEB_REPLICAS,
+        spark: str = "standalone",
     ) -> None:
         self.state = state = state.resolve()
         self.ports = ports
@@ -89,9 +101,14 @@ class Cluster:
         self.workers: list[SparkWorker] = []
         if spark == "standalone":
             self.master = SparkMaster(state, *ports.spark_master, self.logs)
-            self.workers = [SparkWorker(state, i, self.master, *ports.spark_worker(i), self.logs) for i in (1, 2)]
+            self.workers = [
+                SparkWorker(state, i, self.master, *ports.spark_worker(i), self.logs)
+                for i in range(1, SPARK_WORKERS + 1)
+            ]
         self.supervisor = Supervisor()
         self.processes: list[ManagedProcess] = []
+        # Per service, applied last to its environment (benchmarks point services elsewhere).
+        self.env_overrides: dict[str, dict[str, str]] = {}
 
     def _credentials(self) -> tuple[str, str]:
         path = self.state / "s3-credentials"
@@ -118,13 +135,14 @@ class Cluster:
         env = {
             **os.environ,
             "BIKESHARE_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
-            "BIKESHARE_TOPIC_PARTITIONS": "3",
-            "BIKESHARE_TOPIC_REPLICATION_FACTOR": "2",
+            "BIKESHARE_TOPIC_PARTITIONS": str(TOPIC_PARTITIONS),
+            "BIKESHARE_TOPIC_REPLICATION_FACTOR": str(TOPIC_REPLICATION),
             "BIKESHARE_POSTGRES_DSN": self.postgres_dsn,
             "BIKESHARE_S3_ENDPOINT_URL": self.s3.endpoint,
             "BIKESHARE_S3_BUCKET": BUCKET,
             "BIKESHARE_APP_ID": APP_ID,
-            "BIKESHARE_INSTANCE_ID": f"{service}-{replica}",
+            # Static group membership: a restarted enricher worker takes its partitions back without a rebalance.
+            "BIKESHARE_ENRICHER_INSTANCE_ID": f"enricher-{replica}",
             "BIKESHARE_SPARK_JARS_DIR": str(paths.SPARK_JARS),
             "BIKESHARE_SPARK_CHECKPOINT_DIR": str(self.state / "spark-checkpoint"),
             "BIKESHARE_SPARK_MASTER": self.spark_master_url,
@@ -135,12 +153,18 @@ class Cluster:
         }
         if service == "web":
             env["BIKESHARE_WEB_PORT"] = str(self.ports.web_replica(replica))
+            # The web's read-only login (member of bikeshare_reader), as in the single-node stack.
+            env["BIKESHARE_POSTGRES_DSN"] = self.postgres_dsn.replace("postgres@", f"{provision.WEB_ROLE}@", 1)
         elif service == "enricher":
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.enricher_metrics(replica))
         elif service in ("producer", "spark_sink"):
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.metrics(service))
+        if service == "producer":
+            # Where a restarted replay finds its position (it resumes instead of starting over).
+            env["BIKESHARE_CHECKPOINT_DIR"] = str(self.state / "producer-checkpoint")
         if service == "spark_sink" and self.master is not None:
             env["PYSPARK_SUBMIT_ARGS"] = driver_submit_args()
+        env.update(self.env_overrides.get(service, {}))
         return env
 
     def health_url(self, service: str, replica: int = 1) -> str:
@@ -161,8 +185,8 @@ class Cluster:
         self.supervisor.add(process, ready, one_shot)
         return process
 
-    def start(self) -> None:
-        """Infrastructure first (all ports checked before anything starts), then the services."""
+    def start(self, services: bool = True) -> None:
+        """Infrastructure first (all ports checked before anything starts), then (unless not wanted) the services."""
         for name, port in self.ports.all().items():
             ensure_port_free(name, port)
         try:
@@ -184,7 +208,8 @@ class Cluster:
             if self.master is not None:
                 master = self.master
                 wait_until("spark workers", lambda: master.alive_workers() >= len(self.workers), 90)
-            self.start_services()
+            if services:
+                self.start_services()
         except BaseException:
             self.stop()
             raise
@@ -198,20 +223,23 @@ class Cluster:
     async def _provision(self) -> None:
         await provision.create_database(self.postgres.dsn_admin, DATABASE)
         await provision.migrate(self.postgres_dsn)
+        await provision.create_login_roles(self.postgres.dsn_admin)
         await provision.ensure_bucket(self.s3.endpoint, BUCKET, self.access_key, self.secret_key)
-        await provision.create_topics(self.kafka.bootstrap, 3, replication=2)
+        await provision.create_topics(self.kafka.bootstrap, TOPIC_PARTITIONS, replication=TOPIC_REPLICATION)
 
     def service(self, service: str, replica: int = 1, *args: str) -> ManagedProcess:
         name = service if service in ("spark_sink", "producer") else f"{service}-{replica}"
+        # Each replica works in a directory of its own (faust keeps a data directory in its cwd).
+        workdir = self.state / name
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {**self.service_env(service, replica), "PYTHONPATH": str(paths.ROOT)}
         return ManagedProcess(
-            name,
-            [sys.executable, "-m", f"services.{service}", *args],
-            self.logs / f"{name}.log",
-            env=self.service_env(service, replica),
-            cwd=paths.ROOT,
+            name, [sys.executable, "-m", f"services.{service}", *args], self.logs / f"{name}.log", env=env, cwd=workdir
         )
 
     def start_services(self) -> None:
+        for warning in check_environment(self.service_env("spark_sink")):
+            logger.warning("%s", warning)
         for i in range(1, self.enrichers + 1):
             self._supervise(self.service("enricher", i), functools.partial(http_ok, self.health_url("enricher", i)))
         sink_url = self.health_url("spark_sink")

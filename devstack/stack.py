@@ -90,6 +90,8 @@ class Stack:
         }
         if service == "web":
             env["BIKESHARE_POSTGRES_DSN"] = self.web_dsn
+        elif service == "spark_sink":
+            env["BIKESHARE_POSTGRES_DSN"] = self.sink_dsn
         if service in ("producer", "enricher", "spark_sink"):
             env["BIKESHARE_METRICS_PORT"] = str(self.ports.metrics(service))
         return env

@@ -8,7 +8,6 @@ sink, quarantined) with a reason that names the field and the limit.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -47,14 +46,14 @@ DEAD_LETTER_REASON_MAX: Final = 1_000
 TRUNCATION_MARK: Final = "…[truncated]"
 
 
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def bad_text(text: str) -> str | None:
-    """Why `text` may not be stored, or None: control characters (NUL, tabs, newlines, escapes) and
-    lone surrogates are refused, since Postgres rejects NUL and the others corrupt logs and the map."""
-    for char in text:
-        if char < " " or "\x7f" <= char <= "\x9f" or "\ud800" <= char <= "\udfff":
-            return f"control character U+{ord(char):04X} at position {text.index(char)}"
-    if not text.isprintable() and any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in text):
-        return "unprintable characters"
+    """Why `text` may not be stored, or None: control characters (NUL, tabs, newlines, escapes; C0 and
+    C1) and lone surrogates are refused, since Postgres rejects NUL and the others corrupt logs and the map."""
+    if found := _REFUSED.search(text):
+        return f"control character U+{ord(found.group()):04X} at position {found.start()}"
     return None
 
 

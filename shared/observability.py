@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,3 +63,23 @@ class HealthServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def reachable(servers: list[tuple[str, int]], timeout_s: float = 0.5) -> bool:
+    """True when at least one of `servers` accepts a TCP connection: a cheap dependency probe for /health."""
+    for host, port in servers:
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def host_ports(servers: str, default_port: int) -> list[tuple[str, int]]:
+    """ "host:port,host:port" (Kafka bootstrap servers) as (host, port) pairs."""
+    found = []
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        found.append((host or "127.0.0.1", int(port or default_port)))
+    return found

@@ -51,10 +51,13 @@ async def apply_migrations(conn: Connection) -> list[int]:
     """Apply what is missing, each migration in its own transaction; returns the versions applied."""
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
+        # Only when missing: a role that may write rows but not schema (the sink's) can then start
+        # against a migrated database, and fails naming the privilege only if a migration is pending.
+        if not (await conn.fetch("SELECT to_regclass('schema_migrations') IS NOT NULL AS found"))[0]["found"]:
+            await conn.execute(
+                "CREATE TABLE schema_migrations ("
+                " version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
         applied = {row["version"] for row in await conn.fetch("SELECT version FROM schema_migrations")}
         done = []
         for migration in pending(applied):

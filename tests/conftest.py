@@ -126,3 +126,8 @@ async def read_topic(bootstrap: str, topic: str, at_least: int, containing: str 
     finally:
         await consumer.stop()
     return found
+
+
+# The end-to-end pipeline, run once per session for every test that asks for it (imported last: it
+# uses the helpers above).
+from tests.e2e_pipeline import e2e_stack, pipeline  # noqa: E402, F401

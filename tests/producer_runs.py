@@ -45,8 +45,15 @@ class Finished:
 
 def producer_env(stack: Stack, checkpoints: Path, **settings: str) -> dict[str, str]:
     env = stack.service_env("producer")
+    # These tests check how trips become events; the opening stock (on by default) is checked by the
+    # model's own tests (tests/unit/test_opening_stock.py and the differential replay test).
     env.update(
-        {"BIKESHARE_CHECKPOINT_DIR": str(checkpoints), "BIKESHARE_LOG_FORMAT": "json", "BIKESHARE_METRICS_PORT": "0"}
+        {
+            "BIKESHARE_CHECKPOINT_DIR": str(checkpoints),
+            "BIKESHARE_LOG_FORMAT": "json",
+            "BIKESHARE_METRICS_PORT": "0",
+            "BIKESHARE_OPENING_STOCK": "false",
+        }
     )
     env.update({f"BIKESHARE_{k.upper()}": v for k, v in settings.items()})
     return env

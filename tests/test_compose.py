@@ -162,3 +162,90 @@ def test_no_literal_secrets(services: dict[str, dict[str, Any]]) -> None:
                 assert "${" in value, f"{name}: {key} must come from the environment"
             for password in URL_PASSWORD.findall(value):
                 assert password.startswith("${"), f"{name}: {key} holds a literal password"
+
+
+# compose.yaml and `./dev cluster` (devstack/cluster.py) are two forms of one topology: compare them.
+
+# Broker settings both forms must agree on (the apache/kafka image maps KAFKA_A_B_C to a.b.c).
+SHARED_BROKER_SETTINGS = (
+    "process.roles",
+    "num.partitions",
+    "default.replication.factor",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
+    "offsets.topic.replication.factor",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "broker.session.timeout.ms",
+    "group.initial.rebalance.delay.ms",
+)
+
+
+def replicas(service: dict[str, Any]) -> int:
+    return int((service.get("deploy") or {}).get("replicas", 1))
+
+
+def test_brokers_match_the_local_cluster(services: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    from devstack.cluster import ClusterPorts
+    from devstack.kafka_cluster import broker_properties
+
+    quorum = ClusterPorts(20000).brokers
+    assert len(brokers(services)) == len(quorum)
+    local = broker_properties(quorum[0], quorum, tmp_path)
+    for name, broker_env in brokers(services).items():
+        for key in SHARED_BROKER_SETTINGS:
+            variable = "KAFKA_" + key.upper().replace(".", "_")
+            assert broker_env.get(variable, "").lower() == local[key].lower(), f"{name}: {variable} vs {key}"
+    voters = local["controller.quorum.voters"].split(",")
+    assert len(voters) == len(quorum), "the local cluster's controller quorum has a voter per broker"
+
+
+def test_topics_match_the_local_cluster(services: dict[str, dict[str, Any]]) -> None:
+    from devstack import cluster
+
+    (text,) = [command_text(svc) for svc in services.values() if "kafka-topics" in command_text(svc)]
+    assert re.search(rf"--partitions\s+{cluster.TOPIC_PARTITIONS}\b", text)
+    assert re.search(rf"--replication-factor\s+{cluster.TOPIC_REPLICATION}\b", text)
+    assert "min.insync.replicas=2" in text
+    shared_env = env(services["enricher"])
+    assert shared_env["BIKESHARE_TOPIC_PARTITIONS"] == str(cluster.TOPIC_PARTITIONS)
+    assert shared_env["BIKESHARE_TOPIC_REPLICATION_FACTOR"] == str(cluster.TOPIC_REPLICATION)
+
+
+def test_replicas_match_the_local_cluster(services: dict[str, dict[str, Any]]) -> None:
+    from devstack import cluster
+
+    workers = [n for n, svc in services.items() if "deploy.worker.Worker" in command_text(svc)]
+    assert len(workers) == cluster.SPARK_WORKERS
+    assert replicas(services["enricher"]) == cluster.ENRICHERS
+    assert replicas(services["web"]) == cluster.WEB_REPLICAS
+    assert env(services["spark-sink"])["BIKESHARE_SPARK_MASTER"].startswith("spark://")
+
+
+def test_every_process_is_restarted_when_it_dies(services: dict[str, dict[str, Any]]) -> None:
+    """compose's `restart:` is the supervisor of `./dev cluster`: long-running services always come back,
+    the producer job only when it failed, the topic-creating one-shot never."""
+    for name, svc in services.items():
+        policy = svc.get("restart")
+        if name in one_shots(services):
+            assert policy == "no", name
+        elif name == "producer":
+            assert policy == "on-failure", name
+        else:
+            assert policy in ("unless-stopped", "always"), f"{name}: restart {policy!r}"
+
+
+def test_dockerfiles_copy_what_exists_and_what_the_services_read(services: dict[str, dict[str, Any]]) -> None:
+    """Every `COPY` source is in the repository, and services that read the offline station catalogue
+    by default (enricher, sink) get it in their image."""
+    for name, svc in services.items():
+        if "build" not in svc:
+            continue
+        text = (REPO / svc["build"]["dockerfile"]).read_text(encoding="utf-8")
+        for line in text.splitlines():
+            parts = line.split()
+            if parts[:1] == ["COPY"] and not any(p.startswith("--from") for p in parts):
+                for source in parts[1:-1]:
+                    assert (REPO / source).exists(), f"{name}: COPY {source} is not in the repository"
+        if name in ("enricher", "spark-sink"):
+            assert "COPY data/stations/" in text, f"{name}: the station catalogue is not in the image"

@@ -135,12 +135,14 @@ def random_events(rng: random.Random) -> list[Ev]:
     return events
 
 
-@pytest.mark.parametrize("seed", range(6))
-async def test_any_delivery_order_and_batching_gives_the_model(fresh_database: str, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "order"), [(s, "shuffled") for s in range(6)] + [(6, "newest first")])
+async def test_any_delivery_order_and_batching_gives_the_model(fresh_database: str, seed: int, order: str) -> None:
     rng = random.Random(seed)
     events = random_events(rng)
     shuffled = events[:]
     rng.shuffle(shuffled)
+    if order == "newest first":
+        shuffled.sort(key=lambda e: e.key, reverse=True)
     conn = await asyncpg.connect(fresh_database)
     try:
         batch_id, i = 0, 0

@@ -70,7 +70,7 @@ async def test_replay_of_two_eras_a_zip_and_bad_input(stack: Stack) -> None:
     result = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "services.producer", "--prefix", prefix],
-        env={**stack.service_env("producer"), "BIKESHARE_OPENING_STOCK": "false"},  # trips only here
+        env={**stack.service_env("producer"), "BIKESHARE_OPENING_STOCK": "false"},  # trips only: see producer_runs
         cwd=paths.ROOT,
         capture_output=True,
         text=True,

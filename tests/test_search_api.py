@@ -149,3 +149,19 @@ async def test_rate_limit_per_client(fresh_database: str) -> None:
         limited = await client.get("/api/search", query_string={"q": "1 Park Avenue"})
         assert limited.status_code == 429
         assert int(limited.headers["Retry-After"]) > 0
+
+
+async def test_postgres_down_at_start_gives_503_not_a_crash() -> None:
+    from devstack.process import free_port
+
+    port = free_port()  # nothing listens there
+    settings = WebSettings.model_validate(
+        {"postgres_dsn": f"postgresql://postgres@127.0.0.1:{port}/none", "reconnect_max_wait_s": 1}
+    )
+    app = create_app(settings)
+    async with app.test_app() as test_app:
+        response = await test_app.test_client().get("/api/search", query_string={"q": "1 Park Avenue"})
+        assert response.status_code == 503
+        assert (await response.get_json())["reason"] == "unavailable"
+        bad = await test_app.test_client().get("/api/search", query_string={"q": "hello"})
+        assert bad.status_code == 400  # a badly formed address is still told at once

@@ -11,7 +11,7 @@ import faust
 from services.enricher.app import create_app
 from services.enricher.settings import EnricherSettings
 from shared.logs import configure_logging
-from shared.observability import HealthServer
+from shared.observability import HealthServer, host_ports, reachable
 from shared.settings import load_settings
 
 logger = logging.getLogger(__name__)
@@ -35,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(EnricherSettings)
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    health = HealthServer(
-        settings.metrics_host, settings.metrics_port, lambda: {"ok": True, "started": bool(app.started)}
-    )
+    kafka = host_ports(settings.kafka_bootstrap_servers, 9092)
+
+    def check() -> dict[str, object]:
+        kafka_ok = reachable(kafka)
+        return {"ok": kafka_ok, "started": bool(app.started), "kafka": "ok" if kafka_ok else "unreachable"}
+
+    health = HealthServer(settings.metrics_host, settings.metrics_port, check)
     health.start()
     worker = EnricherWorker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.settings = settings

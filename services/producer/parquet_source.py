@@ -45,3 +45,9 @@ def parquet_events(data: bytes | IO[bytes], source: str) -> Iterator[TripEvent]:
             yield from msgspec.convert(batch.to_pylist(), list[TripEvent])
         except msgspec.ValidationError as exc:
             raise ParquetFormatError(f"{source}: a row is not a TripEvent ({exc})") from exc
+
+
+def parquet_file_events(file: IO[bytes], source: str) -> Iterator[TripEvent]:
+    """`parquet_events` of an open object (read whole: Parquet's footer comes last; the job writes one
+    file per year/month/source file, so each is a month of one file at most)."""
+    return parquet_events(file.read(), source)

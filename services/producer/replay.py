@@ -25,7 +25,7 @@ import logging
 import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +35,7 @@ from prometheus_client import Counter
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import NoCsvInside, documents
 from services.producer.opening_stock import OpeningStock
-from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
+from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_file_events
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
 from services.producer.row_reader import Plausible, read_document
@@ -186,8 +186,8 @@ class Replayer:
         self.report.files += 1
         try:
             with source.open(obj) as file:
-                if is_parquet_key(obj.url):  # events already split (the preprocessing job's output)
-                    self._keep(parquet_events(file, obj.url), options, sorter)
+                if is_parquet_key(obj.url):  # the preprocessing job's Parquet: events already (parquet_source)
+                    self._read_document(obj.url, None, options, sorter, letters, parquet_file_events(file, obj.url))
                     return
                 for name, stream in documents(obj.url, file, selection.months):
                     self._read_document(name, stream, options, sorter, letters)
@@ -201,7 +201,13 @@ class Replayer:
             self.reject(obj.url, f"unreadable: {type(exc).__name__}: {exc}")
 
     def _read_document(
-        self, name: str, stream: Any, options: ReplayOptions, sorter: ExternalSorter, letters: LetterFile
+        self,
+        name: str,
+        stream: Any,
+        options: ReplayOptions,
+        sorter: ExternalSorter,
+        letters: LetterFile,
+        items: Iterable[TripEvent | BadRow] | None = None,
     ) -> None:
         self.report.documents += 1
         plausible = Plausible(self.settings.plausible_from, self.settings.plausible_until)
@@ -210,7 +216,7 @@ class Replayer:
         until = micros(options.until) if options.until else None
         line = "the header"
         try:
-            for item in read_document(name, stream, plausible):
+            for item in items if items is not None else read_document(name, stream, plausible):
                 if isinstance(item, BadRow):
                     self.report.rows += 1
                     self.progress.row()
@@ -232,16 +238,6 @@ class Replayer:
             self.reject(exc.source, exc.reason)
         except (zlib.error, EOFError, zipfile.BadZipFile, SourceError, OSError, csv.Error, ValueError) as exc:
             self.reject(name, f"unreadable after line {line} (rows before it kept): {type(exc).__name__}: {exc}")
-
-    def _keep(self, events: Iterator[TripEvent], options: ReplayOptions, sorter: ExternalSorter) -> None:
-        """Events that need no parsing (Parquet): the same time window and sort as rows' events."""
-        start = micros(options.start) if options.start else None
-        until = micros(options.until) if options.until else None
-        for event in events:
-            time_us = micros(event.event_time)
-            if (start is None or time_us >= start) and (until is None or time_us < until):
-                sorter.add((time_us, event.event_id, (event.station_id or "").encode(), encode(event)))
-                self.report.events += 1
 
     def reject(self, where: str, reason: str) -> None:
         """A whole file or member is unusable: name it and go on with the others (the exit code says so)."""

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import signal
-import socket
 import sys
 import threading
 from types import FrameType
@@ -27,7 +26,7 @@ from services.spark_sink.station_info import load_station_info
 from services.spark_sink.stream import read_clean_topic, start_query
 from shared.gbfs import GbfsError
 from shared.logs import configure_logging
-from shared.observability import HealthServer
+from shared.observability import HealthServer, host_ports, reachable
 from shared.postgres import connect
 from shared.schema import apply_migrations
 from shared.settings import load_settings
@@ -44,22 +43,8 @@ async def migrate(dsn: str, station_catalogue: str) -> None:
         await conn.close()
 
 
-def reachable(servers: list[tuple[str, int]], timeout_s: float = 0.5) -> bool:
-    """True when at least one of `servers` accepts a TCP connection (a cheap liveness probe)."""
-    for host, port in servers:
-        try:
-            with socket.create_connection((host, port), timeout=timeout_s):
-                return True
-        except OSError:
-            continue
-    return False
-
-
 def endpoints(settings: SparkSinkSettings) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
-    kafka = []
-    for server in settings.kafka_bootstrap_servers.split(","):
-        host, _, port = server.strip().rpartition(":")
-        kafka.append((host or "127.0.0.1", int(port)))
+    kafka = host_ports(settings.kafka_bootstrap_servers, 9092)
     postgres = [(h.get("host") or "127.0.0.1", int(h.get("port") or 5432)) for h in settings.postgres_dsn.hosts()]
     return kafka, postgres
 

@@ -50,13 +50,8 @@ ORDER BY i.station_id, i.event_time DESC
 ON CONFLICT (station_id) DO UPDATE SET street = excluded.street, lat = excluded.lat, lon = excluded.lon
 """
 
-INSERT_BIKE_EVENTS = """
-INSERT INTO bike_events (bike_id, event_time, kind_order, event_id, station_id, docked, ebike)
-SELECT bike_id, event_time, kind_order, event_id, station_id, kind <> 'start', ebike
-FROM inserted WHERE bike_id IS NOT NULL
-"""
-
-# Per touched bike: from when its intervals may change (the predecessor of its earliest new event).
+# Per touched bike: from when its intervals may change (the predecessor of its earliest new event, which
+# is always an event already stored).
 TOUCHED_BIKES = """
 CREATE TEMP TABLE touched ON COMMIT DROP AS
 SELECT f.bike_id, coalesce(p.event_time, f.event_time) AS from_time
@@ -74,23 +69,38 @@ LEFT JOIN LATERAL (
 ) p ON true
 """
 
-# Every event of a touched bike from that moment on, with its old and its new `until`.
+# The touched bikes' stored events from that moment on and their new events, each with its old and its new
+# `until`: the new events, and the stored ones whose `until` changes.
 RELINK = """
 CREATE TEMP TABLE relinked ON COMMIT DROP AS
 SELECT * FROM (
-    SELECT b.bike_id, b.event_time, b.kind_order, b.event_id, b.station_id, b.docked, b.until AS old_until,
-           lead(b.event_time) OVER (PARTITION BY b.bike_id ORDER BY b.event_time, b.kind_order, b.event_id)
+    SELECT x.*,
+           lead(x.event_time) OVER (PARTITION BY x.bike_id ORDER BY x.event_time, x.kind_order, x.event_id)
                AS new_until
-    FROM bike_events b JOIN touched t USING (bike_id)
-    WHERE b.event_time >= t.from_time
-) x
-WHERE new_until IS DISTINCT FROM old_until
+    FROM (
+        SELECT b.bike_id, b.event_time, b.kind_order, b.event_id, b.station_id, b.docked, b.ebike,
+               b.until AS old_until, false AS is_new
+        FROM bike_events b JOIN touched t USING (bike_id)
+        WHERE b.event_time >= t.from_time
+        UNION ALL
+        SELECT bike_id, event_time, kind_order, event_id, station_id, kind <> 'start', ebike, NULL, true
+        FROM inserted WHERE bike_id IS NOT NULL
+    ) x
+) y
+WHERE is_new OR new_until IS DISTINCT FROM old_until
+"""
+
+INSERT_BIKE_EVENTS = """
+INSERT INTO bike_events (bike_id, event_time, kind_order, event_id, station_id, docked, ebike, until)
+SELECT bike_id, event_time, kind_order, event_id, station_id, docked, ebike, new_until
+FROM relinked WHERE is_new
 """
 
 UPDATE_UNTIL = """
 UPDATE bike_events b SET until = r.new_until
 FROM relinked r
-WHERE (b.bike_id, b.event_time, b.kind_order, b.event_id) = (r.bike_id, r.event_time, r.kind_order, r.event_id)
+WHERE NOT r.is_new
+  AND (b.bike_id, b.event_time, b.kind_order, b.event_id) = (r.bike_id, r.event_time, r.kind_order, r.event_id)
 """
 
 # Each affected station and the earliest moment of its history that may have changed.
@@ -189,9 +199,9 @@ ON CONFLICT (batch_id) DO NOTHING
 """
 
 MODEL_STEPS = (
-    INSERT_BIKE_EVENTS,
     TOUCHED_BIKES,
     RELINK,
+    INSERT_BIKE_EVENTS,
     UPDATE_UNTIL,
     AFFECTED_STATIONS,
     DELETE_HISTORY,

@@ -1,10 +1,16 @@
-"""`python -m services.web`: serve the map with hypercorn (run several replicas behind a balancer to scale)."""
+"""`python -m services.web`: serve the map with hypercorn.
+
+`BIKESHARE_WEB_WORKERS=N` starts N serving processes on the same port (SO_REUSEPORT: the kernel spreads
+connections over them). Each is a replica like any other: its own LISTEN connection and in-memory
+state, its own per-address limits. Run more replicas behind a balancer to scale further.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import multiprocessing
 import signal
 import sys
 
@@ -24,6 +30,7 @@ async def run(settings: WebSettings) -> None:
     await (await connect(str(settings.postgres_dsn))).close()
     config = Config()
     config.bind = [f"{settings.web_host}:{settings.web_port}"]
+    config.workers = settings.web_workers  # > 1: hypercorn binds with SO_REUSEPORT
     config.accesslog = None
     # Clients have nothing to send on the websocket: a small frame limit bounds what one can make us hold.
     config.websocket_max_message_size = 64 * 1024
@@ -41,9 +48,24 @@ def main(argv: list[str] | None = None) -> int:
         description="The live map of docks with bikes (settings from BIKESHARE_* environment variables).",
     ).parse_args(argv)
     settings = load_settings(WebSettings)
+    if settings.web_workers > 1 and settings.web_port == 0:
+        raise SystemExit("BIKESHARE_WEB_WORKERS > 1 needs a fixed BIKESHARE_WEB_PORT (0 would give each its own)")
+    spawn = multiprocessing.get_context("spawn")
+    others = [spawn.Process(target=serve_one, args=(settings,), daemon=True) for _ in range(settings.web_workers - 1)]
+    for process in others:
+        process.start()
+    try:
+        serve_one(settings)
+    finally:
+        for process in others:
+            process.terminate()
+            process.join(10)
+    return 0
+
+
+def serve_one(settings: WebSettings) -> None:
     configure_logging(settings.log_level, settings.log_format)
     asyncio.run(run(settings))
-    return 0
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import asyncpg
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
-from quart import Quart, Response, abort, jsonify, request, send_from_directory, websocket
+from quart import Quart, Response, abort, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from services.web.batch_listener import BatchListener
@@ -35,6 +34,7 @@ from services.web.security import (
 )
 from services.web.settings import WebSettings
 from services.web.state import LiveState
+from services.web.ws_endpoint import WebsocketEndpoint
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,9 @@ def create_app(settings: WebSettings) -> Quart:
     app.register_blueprint(gbfs_blueprint(state, system, settings.public_url))
     app.register_blueprint(history_blueprint(lambda: parts.pool))
     app.register_blueprint(map_page_blueprint(settings))
-    fast = FastPath(app.asgi_app, state, system, limiter, headers, settings.public_url, REQUESTS.inc)
+    header_list = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    ws = WebsocketEndpoint(broadcaster, state, sockets, header_list, CLIENTS.set, LIMITED.inc, MAX_INCOMING)
+    fast = FastPath(app.asgi_app, state, system, limiter, headers, settings.public_url, REQUESTS.inc, ws)
     app.asgi_app = fast  # type: ignore[method-assign,assignment]  # ASGI middleware, as Quart documents
 
     @app.before_serving
@@ -89,7 +91,10 @@ def create_app(settings: WebSettings) -> Quart:
     async def stop_clients() -> None:
         await listener.stop()
         if parts.pool is not None:
-            await parts.pool.close()
+            try:  # a connection stuck on a dead server must not hold the shutdown
+                await asyncio.wait_for(parts.pool.close(), 5)
+            except TimeoutError:
+                parts.pool.terminate()
 
     @app.before_request
     async def limit_requests() -> None:
@@ -136,33 +141,6 @@ def create_app(settings: WebSettings) -> Quart:
             abort(503, "stations are not loaded yet: postgres is unreachable; retry shortly")
         return encoded_response(state.api_encoded())
 
-    @app.websocket("/ws")
-    async def updates() -> None:
-        client = websocket.remote_addr or "?"
-        refused = sockets.acquire(client)
-        if refused is not None:
-            LIMITED.inc()
-            abort(429, refused)
-        try:
-            async with broadcaster.subscribe() as subscription:
-                CLIENTS.set(broadcaster.clients)
-                await websocket.accept()
-                await websocket.send(json.dumps({"type": "hello", **state.clock_json()}))
-                drain = asyncio.ensure_future(_ignore_incoming())
-                try:
-                    while not drain.done():
-                        await websocket.send(await subscription.get())
-                finally:
-                    drain.cancel()
-        finally:
-            sockets.release(client)
-            CLIENTS.set(broadcaster.clients)
-
-    async def _ignore_incoming() -> None:
-        for _ in range(MAX_INCOMING):
-            await websocket.receive()
-        await websocket.close(1008, "this websocket only sends")
-
     @app.get("/health")
     async def health() -> tuple[Response, int]:
         ok = listener.connected
@@ -172,6 +150,8 @@ def create_app(settings: WebSettings) -> Quart:
             "stations": len(state),
             **state.clock_json(),
             "websocket_clients": broadcaster.clients,
+            "websocket_resyncs": broadcaster.resyncs,
+            "websocket_largest_backlog_bytes": broadcaster.largest_backlog_bytes(),
             "reconnects": listener.reconnects,
         }
         return jsonify(doc), 200 if ok else 503

@@ -81,6 +81,9 @@ class Broadcaster:
     def clients(self) -> int:
         return len(self._clients)
 
+    def largest_backlog_bytes(self) -> int:
+        return max((s.backlog_bytes for s in self._clients), default=0)
+
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[Subscription]:
         subscription = Subscription(self._queue_size, self._max_bytes)

@@ -1,5 +1,5 @@
 """The hot GETs served at the ASGI level, before Quart: `/api/stations` (no parameters) and the GBFS
-files, straight from the state's encoded bytes.
+files, straight from the state's encoded bytes; and the `/ws` endpoint (`ws_endpoint.py`).
 
 Quart's request machinery (context, routing, hooks, response object) costs more than everything
 else a cached answer needs, so these requests skip it. They get the same answers and headers as
@@ -30,8 +30,10 @@ class FastPath:
         headers: dict[str, str],
         public_url: str,
         on_api: Callable[[], None],
+        websocket: ASGIApp,
     ) -> None:
         self._app = app
+        self._websocket = websocket
         self._state = state
         self._system = system
         self._limiter = limiter
@@ -41,6 +43,8 @@ class FastPath:
         self._on_api = on_api
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/ws":
+            return await self._websocket(scope, receive, send)
         if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
             return await self._app(scope, receive, send)
         found = self._lookup(scope)

@@ -1,7 +1,7 @@
 """The history API: the map as it was at a moment, trips over time, one station's bikes over time.
 
-  GET /api/stations?at=ISO-TIME          -> `stations_at_response` (the live handler delegates to it)
-  GET /api/span                          -> {"from", "to"}: the replayed data's time span
+  GET /api/stations?at=ISO-TIME          -> `stations_at` (the live handler in app.py delegates to it)
+  GET /api/span                          -> {"from", "to", "clock"}: the replayed data's span and clock
   GET /api/frequency?from=&to=&step=     -> trips per 1m | 15m | 1h | 1d bucket (sparse: empty buckets left out)
   GET /api/stations/<id>/history?from=&to= -> that station's changes (default: the last 24 h of data)
 
@@ -27,8 +27,8 @@ from services.web.history_params import (
     parse_range,
     parse_station_id,
     parse_step,
-    parse_time,
 )
+from services.web.security import check_known
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ LIMIT {MAX_STATIONS}
 _SPAN = """
 SELECT least((SELECT min(minute) FROM frequency), (SELECT min(event_time) FROM availability_history)) AS first,
        greatest((SELECT max(max_event_time) FROM sink_batches),
-                (SELECT max(minute) + interval '1 minute' FROM frequency)) AS last
+                (SELECT max(minute) + interval '1 minute' FROM frequency)) AS last,
+       (SELECT max(max_event_time) FROM sink_batches) AS clock
 """
 _BUCKET = {
     "1m": "minute",
@@ -106,22 +107,12 @@ async def stations_at(pool: Any, at: datetime) -> list[dict[str, object]]:
     ]
 
 
-async def stations_at_response(pool: Any, raw_at: str) -> Response | tuple[Response, int]:
-    """`GET /api/stations?at=`: the stations as they were at that moment (400 on a bad time)."""
-    try:
-        at = parse_time(raw_at, "at")
-    except BadParameter as exc:
-        return _bad(exc)
-    if at is None:
-        return _bad(BadParameter("at: give an ISO 8601 time with a UTC offset, or leave it out for the live state"))
-    return jsonify({"stations": await stations_at(pool, at), "as_of": _iso(at), "batch_id": None, "at": _iso(at)})
-
-
-async def data_span(pool: Any) -> Range | None:
+async def data_span(pool: Any) -> tuple[Range | None, datetime | None]:
+    """The replayed data's time span, and its clock (the latest event time committed, `sink_batches`)."""
     row = await pool.fetchrow(_SPAN)
     if row is None or row["first"] is None or row["last"] is None:
-        return None
-    return Range(row["first"], max(row["last"], row["first"] + timedelta(minutes=1)))
+        return None, None
+    return Range(row["first"], max(row["last"], row["first"] + timedelta(minutes=1))), row["clock"]
 
 
 def history_blueprint(get_pool: Callable[[], Any]) -> Blueprint:
@@ -130,16 +121,23 @@ def history_blueprint(get_pool: Callable[[], Any]) -> Blueprint:
 
     @bp.get("/api/span")
     async def span() -> Response:
-        found = await data_span(get_pool())
-        return jsonify({"from": _iso(found.start) if found else None, "to": _iso(found.end) if found else None})
+        found, clock = await data_span(get_pool())
+        return jsonify(
+            {
+                "from": _iso(found.start) if found else None,
+                "to": _iso(found.end) if found else None,
+                "clock": _iso(clock),
+            }
+        )
 
     @bp.get("/api/frequency")
     async def frequency() -> Response | tuple[Response, int]:
         pool = get_pool()
-        default = await data_span(pool)
+        default, _ = await data_span(pool)
         if default is None:  # nothing replayed yet: an empty answer, not an error
             default = Range(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
         try:
+            check_known(request.args, ["from", "to", "step"])
             window = parse_range(request.args.get("from"), request.args.get("to"), default=default)
             step = parse_step(request.args.get("step"), window)
         except BadParameter as exc:
@@ -167,13 +165,14 @@ def history_blueprint(get_pool: Callable[[], Any]) -> Blueprint:
     async def station_history(station_id: str) -> Response | tuple[Response, int]:
         pool = get_pool()
         try:
+            check_known(request.args, ["from", "to"])
             station_id = parse_station_id(station_id)
         except BadParameter as exc:
             return _bad(exc)
         station = await pool.fetchrow(_STATION, station_id)
         if station is None:
             return jsonify({"error": f"no station {station_id!r}"}), 404
-        span = await data_span(pool)
+        span, _ = await data_span(pool)
         end = span.end if span else datetime.now(UTC)
         default = Range(end - DEFAULT_STATION_SPAN, end)
         try:

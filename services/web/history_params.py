@@ -7,13 +7,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-# Citi Bike opened in May 2013; a time before that, or more than a day past the server's clock, is a
-# typo or a probe, never a moment the replayed data can hold.
-EARLIEST = datetime(2013, 1, 1, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=1)
-MAX_TIME_CHARS = 40
+from services.web.security import BadParameter, parse_moment
+
+__all__ = [
+    "AUTO_POINTS",
+    "DEFAULT_STATION_SPAN",
+    "MAX_POINTS",
+    "MAX_STATION_SPAN",
+    "STEPS",
+    "BadParameter",
+    "Range",
+    "parse_range",
+    "parse_station_id",
+    "parse_step",
+    "parse_time",
+]
+
 STATION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 # Frequency buckets: name -> seconds. 15 min and 1 h buckets fall on New York boundaries because New
@@ -25,26 +36,12 @@ MAX_STATION_SPAN = timedelta(days=31)
 DEFAULT_STATION_SPAN = timedelta(hours=24)
 
 
-class BadParameter(ValueError):
-    """A query parameter the API refuses; the message is sent to the client as is."""
-
-
 def parse_time(raw: str | None, name: str, *, now: datetime | None = None) -> datetime | None:
-    """An ISO 8601 time with a UTC offset (`Z` or `+hh:mm`), inside [EARLIEST, now + 1 day]; None if absent."""
+    """A moment by the web's one rule for times (`security.parse_moment`: ISO 8601 with a UTC offset,
+    between 2013 and a day past now); None if absent."""
     if raw is None or raw == "":
         return None
-    if len(raw) > MAX_TIME_CHARS:
-        raise BadParameter(f"{name}: at most {MAX_TIME_CHARS} characters (an ISO 8601 time such as 2024-09-30T14:05Z)")
-    try:
-        value = datetime.fromisoformat(raw.replace(" ", "+") if "T" in raw else raw)
-    except ValueError:
-        raise BadParameter(f"{name}: {raw!r} is not an ISO 8601 time (such as 2024-09-30T14:05:00Z)") from None
-    if value.tzinfo is None:
-        raise BadParameter(f"{name}: {raw!r} has no UTC offset; add Z or +hh:mm so the moment is unambiguous")
-    latest = (now or datetime.now(UTC)) + FUTURE_SLACK
-    if not EARLIEST <= value <= latest:
-        raise BadParameter(f"{name}: {raw!r} is outside {EARLIEST:%Y-%m-%d} .. {latest:%Y-%m-%d}")
-    return value.astimezone(UTC)
+    return parse_moment(name, raw, now)
 
 
 def parse_station_id(raw: str) -> str:

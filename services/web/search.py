@@ -7,7 +7,8 @@ every `BIKESHARE_SEARCH_RELOAD_S`.
 
 Responses: 200 `{"query", "point", "radius", "stations", "nearest", "message"}`; 400 `{"error"}` for a
 badly formed or missing query; 404 `{"error", "reason"}` when not found or outside the service area;
-429 `{"error"}` with Retry-After past the per-client rate.
+429 `{"error"}` with Retry-After past the per-client rate; 503 while no station has been loaded yet
+(Postgres down since start: the index keeps its last load and is retried on every push and reload).
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 from prometheus_client import Counter
 from quart import Quart, Response, jsonify, request
 
 from services.web.broadcaster import Broadcaster
 from services.web.search_index import StationIndex
-from services.web.search_ratelimit import RateLimiter
+from services.web.security import RateLimiter
 from services.web.settings import WebSettings
 from shared.geo import MAX_QUERY, BlockMetric, Geocoder, OnlineConfig, OnlineGeocoder, Rejection
 
@@ -82,7 +83,8 @@ class SearchService:
         if online is not None and geocoder is not None:
             self.geocoder.online = online
         self.index = StationIndex(BlockMetric(self.geocoder.grid))
-        self.limiter = RateLimiter(settings.search_rate_per_minute, settings.search_burst)
+        # Its own bucket per client, stricter than the app's general /api/ limit: a search costs more.
+        self.limiter = RateLimiter(settings.search_rate_per_minute / 60.0, settings.search_burst)
         self.batches_applied = 0
 
     async def reload(self, pool: Any) -> None:
@@ -112,13 +114,16 @@ class SearchService:
         if isinstance(answer, Rejection):
             status = 400 if answer.reason == "format" else 404
             return {"error": answer.error, "reason": answer.reason}, status
+        if not len(self.index):
+            return {"error": "The station data is not loaded yet; try again in a minute.", "reason": "unavailable"}, 503
         blocks = self.settings.search_blocks
         at = self.index.metric.point(answer.lat, answer.lon)
         closest = self.index.nearest(at, k=1, with_bikes=False)
         if not closest or closest[0].walking_m > OUTSIDE_M:
             outside = f"{answer.label} is outside the Citi Bike service area (no dock within {OUTSIDE_M / 1000:g} km)."
             return {"error": outside, "reason": "outside"}, 404
-        hits = self.index.within(at, blocks)
+        within = self.index.within if self.settings.search_index == "grid" else self.index.within_scan
+        hits = within(at, blocks)
         nearest = [] if hits else self.index.nearest(at, k=3)
         message: str | None = None
         if not hits:
@@ -146,24 +151,28 @@ def register_search(
     service = SearchService(settings)
     tasks: list[asyncio.Task[None]] = []
 
+    async def reload() -> None:
+        # Postgres may be down (the web starts and keeps serving without it): keep the last index, try later.
+        try:
+            await service.reload(pool())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            logger.warning("search index not reloaded (keeping the last one, retrying later): %s", exc)
+
     async def follow_pushes() -> None:
         async with broadcaster.subscribe() as queue:
-            await service.reload(pool())
+            await reload()  # catch up on what changed before the subscription
             while True:
                 if service.apply(await queue.get()):
-                    await service.reload(pool())
+                    await reload()
 
     async def reload_periodically() -> None:
         while True:
             await asyncio.sleep(settings.search_reload_s)
-            try:
-                await service.reload(pool())
-            except (OSError, ConnectionError) as exc:
-                logger.warning("search index reload failed (keeping the last one): %s", exc)
+            await reload()
 
     @app.before_serving
     async def start_search() -> None:
-        await service.reload(pool())
+        await reload()
         tasks.append(asyncio.create_task(follow_pushes()))
         tasks.append(asyncio.create_task(reload_periodically()))
 
@@ -177,10 +186,9 @@ def register_search(
 
     @app.get("/api/search")
     async def api_search() -> tuple[Response, int, dict[str, str]]:
-        wait = service.limiter.allow(request.remote_addr or "unknown")
-        if wait > 0:
+        if not service.limiter.allow(request.remote_addr or "unknown"):
             SEARCHES.labels("rate_limited").inc()
-            retry = str(math.ceil(wait))
+            retry = str(service.limiter.retry_after_s())
             return jsonify({"error": f"Too many searches; try again in {retry} s."}), 429, {"Retry-After": retry}
         body, status = await service.search(request.args.get("q"))
         SEARCHES.labels(str(body.get("reason", "found")) if status != 400 else "format").inc()

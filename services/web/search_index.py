@@ -123,6 +123,15 @@ class StationIndex:
                 hits.append(Hit(entry.station, distance, self.metric.walking_m(at, entry.point)))
         return sorted(hits, key=lambda h: (h.walking_m, str(h.station["station_id"])))
 
+    def within_scan(self, at: GridPoint, blocks: float) -> list[Hit]:
+        """The naive baseline of `within` (benchmarks only): the block distance to every station."""
+        hits = [
+            Hit(e.station, d, self.metric.walking_m(at, e.point))
+            for e in self._entries.values()
+            if e.station.get("bikes", 0) > 0 and (d := self.metric.blocks(at, e.point)) <= blocks
+        ]
+        return sorted(hits, key=lambda h: (h.walking_m, str(h.station["station_id"])))
+
     def nearest(self, at: GridPoint, k: int = 3, with_bikes: bool = True) -> list[Hit]:
         """The k nearest stations (by walking distance), searching outwards ring by ring."""
         centre = _metric_cell(at.lat, at.lon)

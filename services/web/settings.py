@@ -21,6 +21,7 @@ class WebSettings(ServiceSettings):
     postgres_dsn: PostgresDsn
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8000, ge=0, le=65535)
+    web_workers: int = Field(default=1, ge=1, le=64, description="serving processes on the one port")
     pool_size: int = Field(default=5, ge=1)
     leaflet_dir: Path = HERE / "node_modules" / "leaflet" / "dist"
     # Public base URL of this service, used for the GBFS discovery links; empty: taken from each request.
@@ -52,11 +53,12 @@ class WebSettings(ServiceSettings):
     search_nominatim_domain: str | None = Field(default=None, description="online fallback host[:port]; off if unset")
     search_nominatim_scheme: Literal["http", "https"] = "https"
     search_user_agent: str = "bikeshare-stream-search"
+    search_index: Literal["grid", "scan"] = Field(default="grid", description="scan: the naive baseline (bench)")
     search_reload_s: float = Field(default=60.0, gt=0, description="full reload of the search index")
     # The map page (services/web/map_page.py): tiles are optional, the stations draw without them.
     uplot_dir: Path = HERE / "node_modules" / "uplot" / "dist"
     tile_url: str = Field(
-        default="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        default="https://{s}.tile.openstreetmap.org/{z}/{x}/{y}.png",
         max_length=500,
         description="Leaflet tile URL template; empty: no tiles (stations on a plain background)",
     )

@@ -66,17 +66,26 @@ class Geocoder:
         elif crossing.borough == "Manhattan" or any(p.manhattan for p in places):
             manhattan = [p for p in places if p.manhattan]
             places = manhattan or ([] if crossing.borough == "Manhattan" else places)
-        if places:
+        avenue, street = _avenue_and_street(crossing.first, crossing.second)
+        on_grid = avenue is not None and street is not None and street.number is not None
+        # "5th Ave & 53rd St" without a borough means Manhattan's, even if only Brooklyn has a station
+        # named so (an exact station name was matched before, with its own borough).
+        prefer_grid = on_grid and crossing.borough is None and not any(p.manhattan for p in places)
+        if places and not (prefer_grid and self._grid_point(avenue, street) is not None):
             lat, lon = _centre(places)
             return self._result(query, lat, lon, "gazetteer_crossing", f"{crossing.first} & {crossing.second}")
-        avenue, street = _avenue_and_street(crossing.first, crossing.second)
-        if avenue is not None and street is not None and street.number is not None and crossing.borough not in _OUTER:
-            u = self.grid.street_u(street.number)
-            v = self.grid.avenue_v(avenue.key, u)
-            if v is not None:
-                lat, lon = from_grid(u, v)
-                return self._result(query, lat, lon, "grid_crossing", f"{avenue} & {street}")
+        if on_grid and crossing.borough not in _OUTER:
+            point = self._grid_point(avenue, street)
+            if point is not None:
+                return self._result(query, *point, "grid_crossing", f"{avenue} & {street}")
         raise NoRule(f"{crossing.first} and {crossing.second} do not cross at any place known offline")
+
+    def _grid_point(self, avenue: Street | None, street: Street | None) -> tuple[float, float] | None:
+        if avenue is None or street is None or street.number is None:
+            return None
+        u = self.grid.street_u(street.number)
+        v = self.grid.avenue_v(avenue.key, u)
+        return None if v is None else from_grid(u, v)
 
     def _address(self, query: str, address: Address) -> Result | Rejection:
         street = address.street

@@ -44,9 +44,9 @@ def found(text: str) -> Result:
     ("text", "true_point", "cross_street"),
     [
         ("350 5th Ave", (40.748333, -73.985556), "33.5"),  # Empire State Building: 350/20 + 16
-        ("1000 Fifth Avenue", (40.779444, -73.963333), "82.0"),  # the Met: museum mile, 1000/10 - 18
-        ("620 8th Ave", (40.756111, -73.990278), "40.0"),  # New York Times Building
-        ("375 Park Ave", (40.758333, -73.972222), "52.8"),  # Seagram Building
+        ("1000 Fifth Avenue", (40.779447, -73.963110), "82.0"),  # the Met: museum mile, 1000/10 - 18
+        ("620 8th Ave", (40.756110, -73.990000), "40.0"),  # New York Times Building
+        ("375 Park Ave", (40.758610, -73.972220), "52.75"),  # Seagram Building
         ("1697 Broadway", (40.763889, -73.982778), "53.85"),  # Ed Sullivan Theater: 1697/20 - 31
     ],
 )
@@ -131,3 +131,15 @@ def test_rejections_say_why(text: str, reason: str, says: str) -> None:
     assert isinstance(answer, Rejection)
     assert answer.reason == reason
     assert says in answer.error
+
+
+def test_a_crossing_without_borough_is_manhattans_unless_it_is_a_station_name() -> None:
+    brooklyn = next(s for s in stations() if s["name"] == "53 St & 5 Ave")  # Sunset Park, Brooklyn
+    assert found("53 St & 5 Ave").method == "station_name"  # the exact station name keeps its borough
+    told = found("5 Ave & 53 St, Brooklyn")
+    assert metres((told.lat, told.lon), (brooklyn["lat"], brooklyn["lon"])) < 1
+    manhattan = found("5th Ave & 53rd St")
+    assert manhattan.method == "grid_crossing"
+    assert metres((manhattan.lat, manhattan.lon), (40.7605, -73.9758)) < 80  # 5th Ave at 53rd St, Midtown
+    queens = found("45th Avenue and 21st Street")  # no Manhattan avenue of that name: the Queens station
+    assert metres((queens.lat, queens.lon), (40.74737, -73.94777)) < 1

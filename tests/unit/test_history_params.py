@@ -44,18 +44,18 @@ def test_absent_time_is_none() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        ("2024-09-30T14:05:00", "has no UTC offset"),
-        ("yesterday", "is not an ISO 8601 time"),
-        ("2024-13-01T00:00Z", "is not an ISO 8601 time"),
-        ("2012-12-31T23:59Z", "is outside 2013-01-01"),
-        ("2026-01-02T01:00Z", "is outside"),
-        ("9999-12-31T00:00Z", "is outside"),
-        ("2024-09-30T14:05:00Z" + " " * 30, "at most 40 characters"),
-        ("<script>", "is not an ISO 8601 time"),
+        ("2024-09-30T14:05:00", "needs a zone offset or Z"),
+        ("yesterday", "must be an ISO 8601 time"),
+        ("2024-13-01T00:00Z", "must be an ISO 8601 time"),
+        ("2012-12-31T23:59Z", "must lie between 2013-01-01"),
+        ("2026-01-02T01:00Z", "must lie between"),
+        ("9999-12-31T00:00Z", "must lie between"),
+        ("2024-09-30T14:05:00Z" + "0" * 60, "is longer than 64 characters"),
+        ("<script>", "must be an ISO 8601 time"),
     ],
 )
 def test_bad_times_are_refused_with_the_reason(raw: str, message: str) -> None:
-    with pytest.raises(BadParameter, match="^at: .*" + message.replace("(", r"\(")):
+    with pytest.raises(BadParameter, match="^parameter 'at' " + message):
         parse_time(raw, "at", now=NOW)
 
 

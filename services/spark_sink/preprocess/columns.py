@@ -4,9 +4,12 @@ Each function mirrors one rule of the producer, so the Parquet path and the CSV 
 `TripEvent`s (a test compares them on every real sample file):
 
 * text fields are stripped, and empty means missing (`Layout.get`);
-* New York wall-clock times become UTC; an ambiguous autumn time is read as its first pass (fold=0),
-  a spring-gap time is moved forward (zoneinfo and java.time agree on the instant), and an end
-  before its start is retried as the second pass (fold=1);
+* New York wall-clock times become UTC (an explicit offset is honoured); an ambiguous autumn time
+  is read as its first pass (fold=0), a spring-gap time is moved forward (zoneinfo and java.time
+  agree on the instant); when a start or end is ambiguous, the reading whose length is closest to
+  `tripduration` wins (`trip_times`), and without one an end before its start takes its later reading;
+* station ids and names spelled as missing values become null; `row_reader.checked`'s limits
+  (id and name length, control characters, plausible times) reject the row;
 * the trip id is `ride_id`, or `bike:<bike id>@<start time text>` before 2021;
 * `event_id` is uuid5(EVENT_NAMESPACE, "<trip id>/<kind>"), computed with Spark's sha1, not a UDF.
 
@@ -15,6 +18,8 @@ All functions are pure column builders: no session is needed until an action run
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -22,6 +27,8 @@ from shared.events import EVENT_NAMESPACE
 
 NEW_YORK = "America/New_York"
 MISSING = ("NA", "N/A", "NAN", "NULL", "\\N")  # as services.producer.trip_rows._MISSING
+STATION_MISSING = (*MISSING, "NONE")  # as services.producer.row_reader._MISSING
+CONTROL = "[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]"  # shared.limits._CONTROL (a Java regex)
 US_FORMATS = ("M/d/yyyy H:mm:ss", "M/d/yyyy H:mm")  # strptime's %m/%d/%Y %H:%M:%S and %H:%M
 EVENT_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 """How event times are stored (UTC, fixed width, so text order is time order); msgspec reads it back."""
@@ -33,11 +40,18 @@ def stripped(column: Column) -> Column:
     return F.when(text != "", text)
 
 
+_OFFSET = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+
+
 def local_time(text: Column) -> Column:
     """Wall-clock text as a TIMESTAMP whose UTC reading is that wall clock (the session zone is UTC).
 
     ISO forms first (`fromisoformat`), then the US forms of the 2014-2016 files, as the producer tries them."""
     return F.coalesce(text.try_cast("timestamp"), *(F.try_to_timestamp(text, F.lit(fmt)) for fmt in US_FORMATS))
+
+
+def has_offset(text: Column) -> Column:
+    return F.coalesce(text.rlike(_OFFSET), F.lit(False))
 
 
 def new_york_to_utc(local: Column) -> Column:
@@ -51,20 +65,72 @@ def new_york_to_utc_second_pass(local: Column) -> Column:
     return F.to_utc_timestamp(local + hour, NEW_YORK) - hour
 
 
-def trip_end(start_utc: Column, end_local: Column) -> Column:
-    """The end time, retried as the repeated hour's second pass when it falls before the start."""
-    first = new_york_to_utc(end_local)
-    return F.when(first < start_utc, F.greatest(first, new_york_to_utc_second_pass(end_local))).otherwise(first)
+def readings(text: Column) -> tuple[Column, Column]:
+    """(fold=0, fold=1) instants of a time text; both the same instant when the text carries an offset."""
+    local = local_time(text)
+    instant = text.try_cast("timestamp")
+    return (
+        F.when(has_offset(text), instant).otherwise(new_york_to_utc(local)),
+        F.when(has_offset(text), instant).otherwise(new_york_to_utc_second_pass(local)),
+    )
+
+
+def trip_times(start_text: Column, end_text: Column, duration_text: Column) -> tuple[Column, Column]:
+    """`trip_rows.trip_times`: the readings closest to the duration when either time is ambiguous."""
+    s0, s1 = readings(start_text)
+    e0, e1 = readings(end_text)
+    duration = duration_text.try_cast("double")
+    starts, ends = (F.least(s0, s1), F.greatest(s0, s1)), (F.least(e0, e1), F.greatest(e0, e1))
+    pairs = [(s, e) for s in starts for e in ends]  # Python's sorted(starts) x sorted(ends) order
+
+    def cost(s: Column, e: Column) -> Column:
+        seconds = (F.unix_micros(e) - F.unix_micros(s)) / 1e6
+        return F.when(e >= s, F.abs(seconds - duration))
+
+    costs = [cost(s, e) for s, e in pairs]
+    best = F.least(*costs)
+    use_duration = duration.isNotNull() & ((s0 != s1) | (e0 != e1)) & best.isNotNull()
+    chosen_start, chosen_end = F.lit(None).cast("timestamp"), F.lit(None).cast("timestamp")
+    for (s, e), c in reversed(list(zip(pairs, costs, strict=True))):  # the first minimum wins, as min() does
+        chosen_start = F.when(c == best, s).otherwise(chosen_start)
+        chosen_end = F.when(c == best, e).otherwise(chosen_end)
+    start = F.when(use_duration, chosen_start).otherwise(s0)
+    default_end = F.when(e0 < s0, F.greatest(e0, e1)).otherwise(e0)
+    end = F.when(use_duration, chosen_end).otherwise(default_end)
+    return start, end
+
+
+def parseable(text: Column) -> Column:
+    return F.coalesce(local_time(text).isNotNull(), F.lit(False))
 
 
 def coordinate(text: Column) -> Column:
-    """Missing markers and 0 -> null; otherwise the number (null here + text present = unparseable)."""
-    value = F.when(~F.upper(text).isin(*MISSING), text.try_cast("double"))
-    return F.when(value != 0.0, value)
+    """Missing markers -> null; otherwise the number as written (0.0 stays 0.0, as the producer keeps it)."""
+    return F.when(~F.upper(text).isin(*MISSING), text.try_cast("double"))
 
 
 def coordinate_unparseable(text: Column) -> Column:
     return text.isNotNull() & ~F.upper(text).isin(*MISSING) & text.try_cast("double").isNull()
+
+
+def station_field(text: Column) -> Column:
+    """`row_reader.checked`: an id or name spelled as a missing value is absent."""
+    return F.when(~F.upper(text).isin(*STATION_MISSING), text)
+
+
+def text_problem(value: Column, what: str, max_chars: int) -> Column:
+    """`shared.limits.text_problem`: too long, or holding a control character (null when fine)."""
+    return F.when(
+        F.length(value) > max_chars,
+        F.concat(F.lit(f"{what} is "), F.length(value).cast("string"), F.lit(f" characters long (limit {max_chars})")),
+    ).when(value.rlike(CONTROL), F.lit(f"{what} holds a control character"))
+
+
+def time_problem(utc: Column, earliest: datetime, latest: datetime) -> Column:
+    """`shared.limits.time_problem` (reason worded without the offending value's ISO text)."""
+    return F.when(utc < F.lit(earliest), F.lit(f"time is before {earliest.isoformat()}")).when(
+        utc > F.lit(latest), F.lit(f"time is after {latest.isoformat()}")
+    )
 
 
 def trip_id(ride_id: Column, bike_id: Column, start_text: Column) -> Column:

@@ -24,9 +24,11 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
+from services.producer.row_reader import Plausible
 from services.producer.trip_rows import FormatError, Layout
 from services.spark_sink.preprocess import columns as C
 from shared.events import TripEvent, spark_ddl
+from shared.limits import STATION_ID_MAX, STATION_NAME_MAX, plausible_until
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +111,10 @@ def group_by_layout(headers: dict[str, list[str]], summary: Summary) -> list[tup
 
 
 def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFrame:
-    """Every data row of files sharing `layout`, parsed, with its trip fields and the reason it is bad (or null)."""
+    """Every data row of files sharing `layout`, parsed, with its trip fields and the reason it is bad (or null).
+
+    The checks and their order are the producer's: `trip_rows.trip_events`, then `row_reader.checked`
+    for the start event and for the end event."""
     width = layout.width
     schema = ", ".join(f"c{i} STRING" for i in range(width)) + ", _corrupt STRING"
     rows = lines.where(F.col("path").isin(paths) & (F.col("line") > 1) & (F.col("value") != ""))
@@ -120,14 +125,12 @@ def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFram
         return C.stripped(F.col(f"r.c{i}")) if i is not None else F.lit(None).cast("string")
 
     start_text, end_text = get("start_time"), get("end_time")
-    start_local, end_local = C.local_time(start_text), C.local_time(end_text)
-    start = C.new_york_to_utc(start_local)
-    end = C.trip_end(start, end_local)
+    start, end = C.trip_times(start_text, end_text, get("duration"))
     coordinates = [get(n) for n in ("start_lat", "start_lon", "end_lat", "end_lon")]
     reason = F.when(F.col("r._corrupt").isNotNull(), F.lit(f"malformed CSV row (header has {width} fields)"))
-    for text, local in ((start_text, start_local), (end_text, end_local)):
+    for text in (start_text, end_text):
         reason = reason.when(text.isNull(), F.lit("missing time"))
-        reason = reason.when(local.isNull(), F.concat(F.lit("unparseable time "), C.python_repr(text)))
+        reason = reason.when(~C.parseable(text), F.concat(F.lit("unparseable time "), C.python_repr(text)))
     reason = reason.when(
         end < start, F.concat(F.lit("ends before it starts ("), end_text, F.lit(" < "), start_text, F.lit(")"))
     )
@@ -135,6 +138,15 @@ def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFram
         reason = reason.when(
             C.coordinate_unparseable(text), F.concat(F.lit("unparseable coordinate "), C.python_repr(text))
         )
+    stations = {n: C.station_field(get(n)) for n in ("start_id", "start_name", "end_id", "end_name")}
+    plausible = Plausible().resolved()
+    for kind, moment in (("start", start), ("end", end)):
+        for part, what, limit in (("id", "station id", STATION_ID_MAX), ("name", "station name", STATION_NAME_MAX)):
+            problem = C.text_problem(stations[f"{kind}_{part}"], what, limit)
+            reason = reason.when(problem.isNotNull(), F.concat(F.lit(f"{kind} "), problem))
+        problem = C.time_problem(moment, plausible.earliest, plausible.latest or plausible_until())
+        reason = reason.when(problem.isNotNull(), F.concat(F.lit(f"{kind} "), problem))
+    start_new_york = F.from_utc_timestamp(start, C.NEW_YORK)
     return parsed.select(
         "path",
         "line",
@@ -143,9 +155,10 @@ def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFram
         C.trip_id(get("ride_id"), get("bike_id"), start_text).alias("trip_id"),
         start.alias("start"),
         end.alias("end"),
-        F.year(start_local).alias("year"),
-        F.month(start_local).alias("month"),
-        *(get(n).alias(n) for n in ("start_id", "start_name", "end_id", "end_name", "bike_id", "rideable_type")),
+        F.year(start_new_york).alias("year"),
+        F.month(start_new_york).alias("month"),
+        *(column.alias(name) for name, column in stations.items()),
+        *(get(n).alias(n) for n in ("bike_id", "rideable_type")),
         *(C.coordinate(text).alias(n) for text, n in zip(coordinates, ("slat", "slon", "elat", "elon"), strict=True)),
     )
 
@@ -233,7 +246,8 @@ def _write(
     events = trip_events(good)
     (
         events.repartition(*PARTITIONS)
-        .sortWithinPartitions("event_time", "event_id")
+        # The writer needs rows ordered by the partition columns; leading with them keeps our order after them.
+        .sortWithinPartitions(*PARTITIONS, "event_time", "event_id")
         .write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
         .option("compression", "zstd")
@@ -248,10 +262,16 @@ def _write(
         "file",
     )
     rejects.write.mode("append").partitionBy("file").json(rejects_path)
-    counts = checked.groupBy(F.col("reason").isNull().alias("ok"), "year", "month", "file").count().collect()
-    summary.trips = sum(r["count"] for r in counts if r["ok"])
+    why = F.regexp_replace("reason", r" '.*$| \(.*$", "").alias("why")
+    counts = checked.groupBy(why, "year", "month", "file").count().collect()
+    summary.trips = sum(r["count"] for r in counts if r["why"] is None)
     summary.events = 2 * summary.trips
-    summary.partitions = sorted({f"year={r['year']}/month={r['month']}/file={r['file']}" for r in counts if r["ok"]})
-    reasons = bad.groupBy(F.regexp_replace("reason", r" '.*$| \(.*$", "").alias("why")).count().collect()
-    summary.rejected_by_reason = {r["why"]: r["count"] for r in reasons}
-    summary.rejected_rows = sum(summary.rejected_by_reason.values())
+    summary.partitions = sorted(
+        {f"year={r['year']}/month={r['month']}/file={r['file']}" for r in counts if r["why"] is None}
+    )
+    reasons: dict[str, int] = {}
+    for r in counts:
+        if r["why"] is not None:
+            reasons[r["why"]] = reasons.get(r["why"], 0) + r["count"]
+    summary.rejected_by_reason = reasons
+    summary.rejected_rows = sum(reasons.values())

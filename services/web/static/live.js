@@ -74,10 +74,20 @@ export class LiveFeed {
     if (!response.ok) throw new Error(`GET /api/stations answered ${response.status}`);
     const body = await response.json();
     const stations = body.stations ?? [];
+    if (!("as_of" in body)) body.as_of = await this.clockFromSpan(); // a server without as_of yet
     this.hasData = stations.length > 0 || Boolean(body.as_of);
     this.onFull({ stations, asOf: clockOf(body, stations) });
     this.onState({ state: this.hasData ? "live" : "waiting" });
     return body.batch_id ?? null;
+  }
+
+  async clockFromSpan() {
+    try {
+      const response = await fetch("/api/span", { cache: "no-store" });
+      return response.ok ? (await response.json()).clock : null;
+    } catch {
+      return null;
+    }
   }
 
   apply(update) {

@@ -39,14 +39,18 @@ export class StationsLayer {
   constructor(map, { getClock, onStationHistory }) {
     this.map = map;
     this.getClock = getClock;
-    this.onStationHistory = onStationHistory;
+    // The chart makes the popup taller: pan again so all of it stays in view.
+    this.onStationHistory = (station, container) =>
+      onStationHistory(station, container).then(() => { if (this.popup.isOpen()) this.popup.update(); });
     this.entries = new Map(); // station_id -> { station, marker }
     this.showEmpty = true;
     this.openId = null;
-    this.popup = L.popup({ maxWidth: 300, autoPanPadding: [12, 12] });
+    // Room above for the page's overlays (search box, notices) when the map pans a popup into view.
+    this.popup = L.popup({ maxWidth: 300, autoPanPaddingTopLeft: [12, 70], autoPanPaddingBottomRight: [12, 12] });
     map.on("zoomend", () => this.restyleAll());
     map.on("click", (event) => this.openNearest(event.containerPoint));
-    map.on("popupclose", () => { this.openId = null; });
+    map.on("popupopen", () => document.body.classList.add("popup-open"));
+    map.on("popupclose", () => { this.openId = null; document.body.classList.remove("popup-open"); });
   }
 
   /** Replace what is shown by `stations`; known stations missing from it are drawn as "no data". */
