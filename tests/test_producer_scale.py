@@ -73,7 +73,7 @@ async def test_resume_after_sigkill_leaves_no_gap(stack: Stack, tmp_path: Path) 
 async def test_shards_cover_every_row_exactly_once(stack: Stack, tmp_path: Path) -> None:
     workload = write_workload(tmp_path / "in", 20_000)
     expected = expected_of(workload.files)
-    env = producer_env(stack, tmp_path / "checkpoints")
+    env = producer_env(stack, tmp_path / "checkpoints", opening_stock="true")  # each station's stock from one shard
     shards = 3
     logs = [tmp_path / f"shard{index}.log" for index in range(shards)]
     running = [

@@ -35,7 +35,7 @@ from prometheus_client import Counter
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import NoCsvInside, documents
 from services.producer.opening_stock import OpeningStock
-from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_file_events
+from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
 from services.producer.row_reader import Plausible, read_document
@@ -187,7 +187,8 @@ class Replayer:
         try:
             with source.open(obj) as file:
                 if is_parquet_key(obj.url):  # the preprocessing job's Parquet: events already (parquet_source)
-                    self._read_document(obj.url, None, options, sorter, letters, parquet_file_events(file, obj.url))
+                    # the seekable (ranged) file itself: pyarrow reads the footer, then one row group at a time
+                    self._read_document(obj.url, None, options, sorter, letters, parquet_events(file, obj.url))
                     return
                 for name, stream in documents(obj.url, file, selection.months):
                     self._read_document(name, stream, options, sorter, letters)
