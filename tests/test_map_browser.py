@@ -13,12 +13,11 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser import DESKTOP, PHONE, Watched, chromium, open_page, wait_for_js
+from tests.browser import DESKTOP, PHONE, Watched, chromium, open_page, screenshot, wait_for_js
 from tests.e2e_pipeline import HOSTILE_NAME, HOSTILE_NAME_2, Pipeline
 from tests.expected_model import NEW_YORK
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
-DOCS = "docs"
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +88,7 @@ async def test_a_blue_circle_per_station_with_bikes_and_the_data_clock(browser: 
     # No tile server in the tests: the page says so and draws on a plain background.
     assert await page.locator("#tiles-notice").is_visible()
     assert "tiles unavailable" in (await page.locator("#tiles-notice").text_content() or "")
-    await page.screenshot(path=f"{DOCS}/map-desktop.png")
+    await page.screenshot(path=screenshot("map-desktop.png"))
     watched.assert_clean()
     await page.close()
 
@@ -126,7 +125,7 @@ async def test_a_tapped_station_shows_its_row(browser: Browser, pipeline: Pipeli
         assert int(await page.locator(".station-chart").get_attribute("data-points") or 0) > 0
     else:  # the sink does not write availability_history yet (issue 5): the popup says so
         await page.wait_for_selector(".station-chart .chart-status:text('no changes in the last 24 h of data')")
-    await page.screenshot(path=f"{DOCS}/map-popup.png")
+    await page.screenshot(path=screenshot("map-popup.png"))
     watched.assert_clean()
     await page.close()
 
@@ -157,7 +156,7 @@ async def test_phone_layout(browser: Browser, pipeline: Pipeline) -> None:
         assert box is not None, f"{control} is not shown"
         assert box["y"] + box["height"] <= PHONE["height"], f"{control} is off screen"
         assert min(box["width"], box["height"]) >= 44, f"{control} is too small to tap: {box}"
-    await page.screenshot(path=f"{DOCS}/map-phone.png")
+    await page.screenshot(path=screenshot("map-phone.png"))
     # Taps at the starting zoom: the station nearest the finger, within 22 px, opens.
     target = await page.evaluate(
         """() => {
@@ -182,7 +181,7 @@ async def test_phone_layout(browser: Browser, pipeline: Pipeline) -> None:
     assert slider is not None
     assert slider["y"] + slider["height"] <= PHONE["height"]
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    await page.screenshot(path=f"{DOCS}/map-phone-history.png")
+    await page.screenshot(path=screenshot("map-phone-history.png"))
     watched.assert_clean()
     await page.close()
 
