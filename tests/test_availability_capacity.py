@@ -73,8 +73,9 @@ async def test_the_catalogue_fills_station_info_and_availability_follows_it(
         await conn.close()
 
 
-@pytest.mark.parametrize(("content", "reason"), [(None, "cannot be read"), ("{not json", "not JSON")])
-@pytest.mark.parametrize("service", ["spark_sink", "enricher"])
+@pytest.mark.parametrize(
+    ("service", "content", "reason"), [("spark_sink", None, "cannot be read"), ("enricher", "{not json", "not JSON")]
+)
 async def test_an_unreadable_catalogue_stops_the_service_naming_it(
     stack: Stack, fresh_database: str, tmp_path: Path, service: str, content: str | None, reason: str
 ) -> None:
