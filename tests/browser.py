@@ -4,9 +4,11 @@ dialog (`alert`) recorded so a test can assert that nothing ran that should not 
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from playwright.async_api import Browser, Page, Route, async_playwright
@@ -16,6 +18,18 @@ PHONE = {"width": 390, "height": 844}
 # Issue 7's policy, used when the server does not send one itself: no inline script or style, no eval.
 CSP = "default-src 'self'; img-src 'self' data: http://127.0.0.1:9; style-src 'self'"
 # Failed tile loads are expected: the tests' tile server does not exist.
+
+
+def screenshot(name: str) -> str:
+    """Where a test's screenshot goes: `.local/screenshots/` (never a tracked file), or the folder
+    `BIKESHARE_SCREENSHOT_DIR` names (`BIKESHARE_SCREENSHOT_DIR=docs` refreshes the README's pictures)."""
+    folder = Path(
+        os.environ.get("BIKESHARE_SCREENSHOT_DIR") or Path(__file__).resolve().parents[1] / ".local" / "screenshots"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder / name)
+
+
 EXPECTED_ERRORS = ("ERR_UNSAFE_PORT", "ERR_CONNECTION_REFUSED", "favicon.ico", "status of 404")
 
 

@@ -255,7 +255,8 @@ def expect(paths: list[Path], catalogue: Catalogue | None = None) -> Expectation
     return out
 
 
-def moments_between(expectation: Expectation, fractions: tuple[float, ...] = (0.25, 0.5, 0.75)) -> list[datetime]:
-    """Moments inside the replay (at the given fractions of its events), a second after an event."""
+def moments_between(expectation: Expectation, fractions: tuple[float, ...] = (0.3, 0.6, 0.9)) -> list[datetime]:
+    """Moments inside the replay (at the given fractions of its events), a second after an event; with the
+    real files, one in each era: 2018 and 2019 (bike tracking), 2024 (net flow)."""
     times = sorted(e.time for e, _ in expectation.clean)
     return [times[int(f * (len(times) - 1))].replace(microsecond=0) + timedelta(seconds=1) for f in fractions]

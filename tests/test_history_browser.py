@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser import DESKTOP, chromium, open_page, wait_for_js
+from tests.browser import DESKTOP, chromium, open_page, screenshot, wait_for_js
 from tests.e2e_pipeline import Pipeline
 from tests.expected_model import NEW_YORK
 from tests.history_expected import stations_with_bikes_at, trips_started
@@ -37,8 +37,6 @@ async def db_value(pipeline: Pipeline, sql: str) -> object:
 
 
 async def test_the_time_control_shows_the_stations_that_had_bikes_then(browser: Browser, pipeline: Pipeline) -> None:
-    if not await db_value(pipeline, "SELECT count(*) FROM availability_history"):
-        pytest.skip("the sink does not write availability_history yet (the availability model, issue 5)")
     watched = await open_page(browser, pipeline.web_url, DESKTOP)
     page = watched.page
     await page.wait_for_selector("#time-input:not([disabled])")
@@ -46,7 +44,7 @@ async def test_the_time_control_shows_the_stations_that_had_bikes_then(browser: 
     await page.dispatch_event("#time-input", "change")
     iso = MOMENT.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     await wait_for_js(page, f"document.body.dataset.historyAt === '{iso}'")
-    await page.screenshot(path="docs/map-history.png")
+    await page.screenshot(path=screenshot("map-history.png"))
     shown = await page.eval_on_selector_all("path.dock-with-bikes", "els => els.map(e => e.dataset.stationId)")
     expected = stations_with_bikes_at(pipeline.trip_file, MOMENT)
     assert len(shown) == len(set(shown))

@@ -13,12 +13,11 @@ import asyncpg
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser import DESKTOP, PHONE, Watched, chromium, open_page, wait_for_js
+from tests.browser import DESKTOP, PHONE, Watched, chromium, open_page, screenshot, wait_for_js
 from tests.e2e_pipeline import HOSTILE_NAME, HOSTILE_NAME_2, Pipeline
 from tests.expected_model import NEW_YORK
 
 pytestmark = [pytest.mark.stack, pytest.mark.browser]
-DOCS = "docs"
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +59,12 @@ def ago(moment: datetime, clock: datetime) -> str:
     return f"{hours // 24} days ago"
 
 
-async def open_station_by_tap(page: Any, lat: float, lon: float) -> None:
+async def open_station_by_tap(page: Any, lat: float, lon: float, station_id: str) -> None:
     """Centre the map on the station at a street zoom, then tap the centre like a rider would."""
     await page.evaluate(f"bikeshareMap.map.setView([{lat}, {lon}], 16, {{animate: false}})")
     box = await page.locator("#map").bounding_box()
     await page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    await page.wait_for_selector(".station-popup")
+    await page.wait_for_selector(f'.station-popup[data-station-id="{station_id}"]')
 
 
 async def test_a_blue_circle_per_station_with_bikes_and_the_data_clock(browser: Browser, pipeline: Pipeline) -> None:
@@ -89,7 +88,7 @@ async def test_a_blue_circle_per_station_with_bikes_and_the_data_clock(browser: 
     # No tile server in the tests: the page says so and draws on a plain background.
     assert await page.locator("#tiles-notice").is_visible()
     assert "tiles unavailable" in (await page.locator("#tiles-notice").text_content() or "")
-    await page.screenshot(path=f"{DOCS}/map-desktop.png")
+    await page.screenshot(path=screenshot("map-desktop.png"))
     watched.assert_clean()
     await page.close()
 
@@ -103,7 +102,7 @@ async def test_a_tapped_station_shows_its_row(browser: Browser, pipeline: Pipeli
         "ORDER BY a.bikes DESC, a.station_id LIMIT 1",
     )
     clock = (await db_rows(pipeline, "SELECT max(event_time) AS t FROM records"))[0]["t"]
-    await open_station_by_tap(page, row["lat"], row["lon"])
+    await open_station_by_tap(page, row["lat"], row["lon"], row["station_id"])
     popup = page.locator(".station-popup")
     assert await popup.get_attribute("data-station-id") == row["station_id"]
     assert await popup.locator("h2").text_content() == row["street"]
@@ -126,24 +125,22 @@ async def test_a_tapped_station_shows_its_row(browser: Browser, pipeline: Pipeli
         assert int(await page.locator(".station-chart").get_attribute("data-points") or 0) > 0
     else:  # the sink does not write availability_history yet (issue 5): the popup says so
         await page.wait_for_selector(".station-chart .chart-status:text('no changes in the last 24 h of data')")
-    await page.screenshot(path=f"{DOCS}/map-popup.png")
+    await page.screenshot(path=screenshot("map-popup.png"))
     watched.assert_clean()
     await page.close()
 
 
-@pytest.mark.parametrize(("station_id", "name"), [("XSS.01", HOSTILE_NAME), ("XSS.02", HOSTILE_NAME_2)])
-async def test_hostile_station_names_show_as_text(
-    browser: Browser, pipeline: Pipeline, station_id: str, name: str
-) -> None:
+async def test_hostile_station_names_show_as_text(browser: Browser, pipeline: Pipeline) -> None:
     watched = await live_page(browser, pipeline, DESKTOP)
     page = watched.page
     assert watched.csp, "the page was served under a Content-Security-Policy"
-    (row,) = await db_rows(pipeline, f"SELECT street, lat, lon FROM location WHERE station_id = '{station_id}'")
-    assert row["street"] == name  # the pipeline kept the name as written
-    await open_station_by_tap(page, row["lat"], row["lon"])
-    assert await page.locator(".station-popup h2").text_content() == name
-    assert await page.locator(".station-popup img, .station-popup script, .station-popup b").count() == 0
-    assert await page.locator('img[src="x"]').count() == 0
+    for station_id, name in (("XSS.01", HOSTILE_NAME), ("XSS.02", HOSTILE_NAME_2)):
+        (row,) = await db_rows(pipeline, f"SELECT street, lat, lon FROM location WHERE station_id = '{station_id}'")
+        assert row["street"] == name  # the pipeline kept the name as written
+        await open_station_by_tap(page, row["lat"], row["lon"], station_id)
+        assert await page.locator(".station-popup h2").text_content() == name
+        assert await page.locator(".station-popup img, .station-popup script, .station-popup b").count() == 0
+        assert await page.locator('img[src="x"]').count() == 0
     watched.assert_clean()  # no alert dialog, no error, no CSP violation
     await page.close()
 
@@ -157,7 +154,7 @@ async def test_phone_layout(browser: Browser, pipeline: Pipeline) -> None:
         assert box is not None, f"{control} is not shown"
         assert box["y"] + box["height"] <= PHONE["height"], f"{control} is off screen"
         assert min(box["width"], box["height"]) >= 44, f"{control} is too small to tap: {box}"
-    await page.screenshot(path=f"{DOCS}/map-phone.png")
+    await page.screenshot(path=screenshot("map-phone.png"))
     # Taps at the starting zoom: the station nearest the finger, within 22 px, opens.
     target = await page.evaluate(
         """() => {
@@ -182,7 +179,7 @@ async def test_phone_layout(browser: Browser, pipeline: Pipeline) -> None:
     assert slider is not None
     assert slider["y"] + slider["height"] <= PHONE["height"]
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    await page.screenshot(path=f"{DOCS}/map-phone-history.png")
+    await page.screenshot(path=screenshot("map-phone-history.png"))
     watched.assert_clean()
     await page.close()
 

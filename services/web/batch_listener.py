@@ -75,6 +75,10 @@ class BatchListener:
                 await self._follow(conn)
             except (ConnectionLost, *CONNECTION_ERRORS) as exc:
                 logger.warning("lost the LISTEN connection to postgres (%s); reconnecting", exc or type(exc).__name__)
+            except Exception:
+                # A bug or unexpected data must not end the listener for good: report, pause, start over.
+                logger.exception("the batch listener failed; reconnecting and reloading every station")
+                await asyncio.sleep(1)
             finally:
                 self.connected = False
                 with contextlib.suppress(Exception):
