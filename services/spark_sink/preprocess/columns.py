@@ -24,11 +24,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from shared.events import EVENT_NAMESPACE
+from shared.limits import STATION_ID_PLACEHOLDERS
 
 NEW_YORK = "America/New_York"
 MISSING = ("NA", "N/A", "NAN", "NULL", "\\N")  # as services.producer.trip_rows._MISSING
-STATION_MISSING = (*MISSING, "NONE")  # as services.producer.row_reader._MISSING
-CONTROL = "[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]"  # shared.limits._CONTROL (a Java regex)
+CONTROL = "[\\x00-\\x1f\\x7f-\\x9f]"  # shared.limits.bad_text's C0 and C1 controls (a Java regex)
 US_FORMATS = ("M/d/yyyy H:mm:ss", "M/d/yyyy H:mm")  # strptime's %m/%d/%Y %H:%M:%S and %H:%M
 EVENT_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 """How event times are stored (UTC, fixed width, so text order is time order); msgspec reads it back."""
@@ -128,8 +128,8 @@ def coordinate_unparseable(text: Column) -> Column:
 
 
 def station_field(text: Column) -> Column:
-    """`row_reader.checked`: an id or name spelled as a missing value is absent."""
-    return F.when(~F.upper(text).isin(*STATION_MISSING), text)
+    """`row_reader.checked`: an id or name spelled as a placeholder ("NULL", "n/a", ...) is absent."""
+    return F.when(~F.lower(text).isin(*sorted(STATION_ID_PLACEHOLDERS)), text)
 
 
 def text_problem(value: Column, what: str, max_chars: int) -> Column:
@@ -137,7 +137,7 @@ def text_problem(value: Column, what: str, max_chars: int) -> Column:
     return F.when(
         F.length(value) > max_chars,
         F.concat(F.lit(f"{what} is "), F.length(value).cast("string"), F.lit(f" characters long (limit {max_chars})")),
-    ).when(value.rlike(CONTROL), F.lit(f"{what} holds a control character"))
+    ).when(value.rlike(CONTROL), F.lit(f"{what} holds a control character"))  # the producer also names it
 
 
 def time_problem(utc: Column, earliest: datetime, latest: datetime) -> Column:

@@ -28,7 +28,7 @@ from services.producer.row_reader import Plausible
 from services.producer.trip_rows import FormatError, Layout
 from services.spark_sink.preprocess import columns as C
 from shared.events import TripEvent, spark_ddl
-from shared.limits import STATION_ID_MAX, STATION_NAME_MAX, plausible_until
+from shared.limits import STATION_ID_MAX, STATION_NAME_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,8 @@ def _reason(width: int) -> Column:
         for part, what, limit in (("id", "station id", STATION_ID_MAX), ("name", "station name", STATION_NAME_MAX)):
             problem = C.text_problem(C.station_field(F.col(f"{kind}_{part}")), what, limit)
             reason = reason.when(problem.isNotNull(), F.concat(F.lit(f"{kind} "), problem))
-        problem = C.time_problem(moment, plausible.earliest, plausible.latest or plausible_until())
+        assert plausible.latest is not None  # resolved() sets it
+        problem = C.time_problem(moment, plausible.earliest, plausible.latest)
         reason = reason.when(problem.isNotNull(), F.concat(F.lit(f"{kind} "), problem))
     return reason
 
