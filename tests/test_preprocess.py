@@ -257,8 +257,7 @@ def test_new_york_to_utc_matches_zoneinfo_around_every_clock_change(spark: Any) 
                 for duration in (None, "600", "1200", "4800", "7200"):
                     trips.append((f"{start:%Y-%m-%d %H:%M:%S}", f"{end:%Y-%m-%d %H:%M:%S}", duration))
     frame = spark.createDataFrame(trips, "s STRING, e STRING, d STRING")
-    start_col, end_col = columns.trip_times(frame["s"], frame["e"], frame["d"])
-    got = frame.select("s", "e", "d", start_col.alias("start"), end_col.alias("end")).collect()
+    got = columns.with_trip_times(frame, "s", "e", "d").collect()
     assert len(got) == len(trips)
     for row in got:
         want = trip_times(row["s"], row["e"], float(row["d"]) if row["d"] else None)

@@ -157,6 +157,7 @@ async def run_sink(spark: Any, stack: Stack, topic: str, dsn: str, checkpoint: P
         await asyncio.to_thread(query.processAllAvailable)
     finally:
         query.stop()
+        writer.close()
     return writer
 
 
@@ -204,7 +205,7 @@ async def test_restored_capture_reproduces_the_run_and_the_tables(spark: Any, st
     assert sum(m.current - m.target for m in moves if m.current is not None) == later
     unfinished = tmp_path / "unfinished"
     shutil.copytree(checkpoint, unfinished)
-    (unfinished / "commits" / max((unfinished / "commits").iterdir(), key=lambda p: int(p.name)).name).unlink()
+    (unfinished / "commits" / str(reset.latest_batch(unfinished / "commits"))).unlink()  # beside it: .N.crc files
     with pytest.raises(Refused) as refused:
         await reset.reset_checkpoint(bootstrap, unfinished, f"{clean}.restored", middle, False, quiet_s=0)
     assert refused.value.code == Exit.UNSAFE
@@ -230,10 +231,9 @@ async def test_truncated_or_foreign_captures_are_refused_before_writing(stack: S
     truncated = tmp_path / "truncated.parquet"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     foreign = tmp_path / "v2.parquet"
-    table = pq.read_table(good)
-    header = dict(table.schema.metadata)
-    header[capture_format.METADATA_KEY] = header[capture_format.METADATA_KEY].replace(b'"version": 1', b'"version": 2')
-    pq.write_table(table.replace_schema_metadata(header), foreign)
+    footer = dict(pq.ParquetFile(good).metadata.metadata)  # our header lives in the file's footer
+    footer[capture_format.METADATA_KEY] = footer[capture_format.METADATA_KEY].replace(b'"version": 1', b'"version": 2')
+    pq.write_table(pq.read_table(good).replace_schema_metadata(footer), foreign)
     for path, words in ((truncated, "truncated"), (foreign, "version 2")):
         with pytest.raises(Refused, match=words) as refused:
             await restore(bootstrap, path, {topic: f"{topic}.{path.stem}"})

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import Column
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from shared.events import EVENT_NAMESPACE
+from shared.limits import STATION_ID_PLACEHOLDERS
 
 NEW_YORK = "America/New_York"
 MISSING = ("NA", "N/A", "NAN", "NULL", "\\N")  # as services.producer.trip_rows._MISSING
-STATION_MISSING = (*MISSING, "NONE")  # as services.producer.row_reader._MISSING
-CONTROL = "[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]"  # shared.limits._CONTROL (a Java regex)
+CONTROL = "[\\x00-\\x1f\\x7f-\\x9f]"  # shared.limits.bad_text's C0 and C1 controls (a Java regex)
 US_FORMATS = ("M/d/yyyy H:mm:ss", "M/d/yyyy H:mm")  # strptime's %m/%d/%Y %H:%M:%S and %H:%M
 EVENT_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"
 """How event times are stored (UTC, fixed width, so text order is time order); msgspec reads it back."""
@@ -65,39 +65,53 @@ def new_york_to_utc_second_pass(local: Column) -> Column:
     return F.to_utc_timestamp(local + hour, NEW_YORK) - hour
 
 
-def readings(text: Column) -> tuple[Column, Column]:
-    """(fold=0, fold=1) instants of a time text; both the same instant when the text carries an offset."""
-    local = local_time(text)
-    instant = text.try_cast("timestamp")
-    return (
-        F.when(has_offset(text), instant).otherwise(new_york_to_utc(local)),
-        F.when(has_offset(text), instant).otherwise(new_york_to_utc_second_pass(local)),
+def with_trip_times(frame: DataFrame, start_text: str, end_text: str, duration_text: str) -> DataFrame:
+    """`frame` plus `start` and `end`: `trip_rows.trip_times`, the readings closest to the duration
+    when either time is ambiguous. One `select` per step, each naming its results, so no step repeats
+    the one before it (as a single expression the plan grows too big to ship to the tasks)."""
+    step = frame.select(
+        "*",
+        *(local_time(F.col(c)).alias(f"_{k}_local") for k, c in (("s", start_text), ("e", end_text))),
+        *(F.col(c).try_cast("timestamp").alias(f"_{k}_instant") for k, c in (("s", start_text), ("e", end_text))),
+        *(has_offset(F.col(c)).alias(f"_{k}_offset") for k, c in (("s", start_text), ("e", end_text))),
+        F.col(duration_text).try_cast("double").alias("_duration"),
     )
-
-
-def trip_times(start_text: Column, end_text: Column, duration_text: Column) -> tuple[Column, Column]:
-    """`trip_rows.trip_times`: the readings closest to the duration when either time is ambiguous."""
-    s0, s1 = readings(start_text)
-    e0, e1 = readings(end_text)
-    duration = duration_text.try_cast("double")
-    starts, ends = (F.least(s0, s1), F.greatest(s0, s1)), (F.least(e0, e1), F.greatest(e0, e1))
-    pairs = [(s, e) for s in starts for e in ends]  # Python's sorted(starts) x sorted(ends) order
+    folds = []
+    for k in ("s", "e"):
+        local, instant, offset = F.col(f"_{k}_local"), F.col(f"_{k}_instant"), F.col(f"_{k}_offset")
+        folds.append(F.when(offset, instant).otherwise(new_york_to_utc(local)).alias(f"_{k}0"))
+        folds.append(F.when(offset, instant).otherwise(new_york_to_utc_second_pass(local)).alias(f"_{k}1"))
+    step = step.select("*", *folds)
+    s0, s1, e0, e1 = (F.col(f"_{n}") for n in ("s0", "s1", "e0", "e1"))
+    step = step.select(
+        "*",
+        F.least(s0, s1).alias("_sa"),
+        F.greatest(s0, s1).alias("_sb"),
+        F.least(e0, e1).alias("_ea"),
+        F.greatest(e0, e1).alias("_eb"),
+    )
+    pairs = [(s, e) for s in ("_sa", "_sb") for e in ("_ea", "_eb")]  # Python's sorted(starts) x sorted(ends)
 
     def cost(s: Column, e: Column) -> Column:
         seconds = (F.unix_micros(e) - F.unix_micros(s)) / 1e6
-        return F.when(e >= s, F.abs(seconds - duration))
+        return F.when(e >= s, F.abs(seconds - F.col("_duration")))
 
-    costs = [cost(s, e) for s, e in pairs]
-    best = F.least(*costs)
-    use_duration = duration.isNotNull() & ((s0 != s1) | (e0 != e1)) & best.isNotNull()
+    step = step.select("*", *(cost(F.col(s), F.col(e)).alias(f"_c{i}") for i, (s, e) in enumerate(pairs)))
+    costs = [F.col(f"_c{i}") for i in range(len(pairs))]
+    step = step.select("*", F.least(*costs).alias("_best"))
+    best = F.col("_best")
     chosen_start, chosen_end = F.lit(None).cast("timestamp"), F.lit(None).cast("timestamp")
     for (s, e), c in reversed(list(zip(pairs, costs, strict=True))):  # the first minimum wins, as min() does
-        chosen_start = F.when(c == best, s).otherwise(chosen_start)
-        chosen_end = F.when(c == best, e).otherwise(chosen_end)
-    start = F.when(use_duration, chosen_start).otherwise(s0)
+        chosen_start = F.when(c == best, F.col(s)).otherwise(chosen_start)
+        chosen_end = F.when(c == best, F.col(e)).otherwise(chosen_end)
+    use_duration = F.col("_duration").isNotNull() & ((s0 != s1) | (e0 != e1)) & best.isNotNull()
     default_end = F.when(e0 < s0, F.greatest(e0, e1)).otherwise(e0)
-    end = F.when(use_duration, chosen_end).otherwise(default_end)
-    return start, end
+    step = step.select(
+        "*",
+        F.when(use_duration, chosen_start).otherwise(s0).alias("start"),
+        F.when(use_duration, chosen_end).otherwise(default_end).alias("end"),
+    )
+    return step.drop(*(c for c in step.columns if c.startswith("_") and c not in frame.columns))
 
 
 def parseable(text: Column) -> Column:
@@ -114,8 +128,8 @@ def coordinate_unparseable(text: Column) -> Column:
 
 
 def station_field(text: Column) -> Column:
-    """`row_reader.checked`: an id or name spelled as a missing value is absent."""
-    return F.when(~F.upper(text).isin(*STATION_MISSING), text)
+    """`row_reader.checked`: an id or name spelled as a placeholder ("NULL", "n/a", ...) is absent."""
+    return F.when(~F.lower(text).isin(*sorted(STATION_ID_PLACEHOLDERS)), text)
 
 
 def text_problem(value: Column, what: str, max_chars: int) -> Column:
@@ -123,7 +137,7 @@ def text_problem(value: Column, what: str, max_chars: int) -> Column:
     return F.when(
         F.length(value) > max_chars,
         F.concat(F.lit(f"{what} is "), F.length(value).cast("string"), F.lit(f" characters long (limit {max_chars})")),
-    ).when(value.rlike(CONTROL), F.lit(f"{what} holds a control character"))
+    ).when(value.rlike(CONTROL), F.lit(f"{what} holds a control character"))  # the producer also names it
 
 
 def time_problem(utc: Column, earliest: datetime, latest: datetime) -> Column:

@@ -28,7 +28,7 @@ from services.producer.row_reader import Plausible
 from services.producer.trip_rows import FormatError, Layout
 from services.spark_sink.preprocess import columns as C
 from shared.events import TripEvent, spark_ddl
-from shared.limits import STATION_ID_MAX, STATION_NAME_MAX, plausible_until
+from shared.limits import STATION_ID_MAX, STATION_NAME_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,9 @@ def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFram
     """Every data row of files sharing `layout`, parsed, with its trip fields and the reason it is bad (or null).
 
     The checks and their order are the producer's: `trip_rows.trip_events`, then `row_reader.checked`
-    for the start event and for the end event."""
+    for the start event and for the end event. Computed in steps (one `select` each) that name their
+    results: written as one expression, the time rules would repeat their sub-expressions many times
+    over and the plan would grow too big to ship to the tasks."""
     width = layout.width
     schema = ", ".join(f"c{i} STRING" for i in range(width)) + ", _corrupt STRING"
     rows = lines.where(F.col("path").isin(paths) & (F.col("line") > 1) & (F.col("value") != ""))
@@ -124,43 +126,66 @@ def checked_rows(lines: DataFrame, layout: Layout, paths: list[str]) -> DataFram
         i = layout.columns.get(name)
         return C.stripped(F.col(f"r.c{i}")) if i is not None else F.lit(None).cast("string")
 
-    start_text, end_text = get("start_time"), get("end_time")
-    start, end = C.trip_times(start_text, end_text, get("duration"))
-    coordinates = [get(n) for n in ("start_lat", "start_lon", "end_lat", "end_lon")]
-    reason = F.when(F.col("r._corrupt").isNotNull(), F.lit(f"malformed CSV row (header has {width} fields)"))
+    texts = [
+        *TEXT_FIELDS,
+        "start_time",
+        "end_time",
+        "duration",
+        "ride_id",
+        "start_lat",
+        "start_lon",
+        "end_lat",
+        "end_lon",
+    ]
+    fields = parsed.select(
+        "path", "line", "value", F.col("r._corrupt").alias("corrupt"), *(get(n).alias(n) for n in texts)
+    )
+    step = C.with_trip_times(fields, "start_time", "end_time", "duration")
+    return step.select(
+        "path",
+        "line",
+        "value",
+        _reason(width).alias("reason"),
+        C.trip_id(F.col("ride_id"), F.col("bike_id"), F.col("start_time")).alias("trip_id"),
+        "start",
+        "end",
+        F.year(F.from_utc_timestamp("start", C.NEW_YORK)).alias("year"),
+        F.month(F.from_utc_timestamp("start", C.NEW_YORK)).alias("month"),
+        *(C.station_field(F.col(n)).alias(n) for n in ("start_id", "start_name", "end_id", "end_name")),
+        "bike_id",
+        "rideable_type",
+        *(C.coordinate(F.col(t)).alias(n) for t, n in zip(COORDINATES, ("slat", "slon", "elat", "elon"), strict=True)),
+    )
+
+
+TEXT_FIELDS = ("start_id", "start_name", "end_id", "end_name", "bike_id", "rideable_type")
+COORDINATES = ("start_lat", "start_lon", "end_lat", "end_lon")
+
+
+def _reason(width: int) -> Column:
+    """The first check a row fails, worded as the producer words it (null: the row is good)."""
+    start_text, end_text, start, end = F.col("start_time"), F.col("end_time"), F.col("start"), F.col("end")
+    reason = F.when(F.col("corrupt").isNotNull(), F.lit(f"malformed CSV row (header has {width} fields)"))
     for text in (start_text, end_text):
         reason = reason.when(text.isNull(), F.lit("missing time"))
         reason = reason.when(~C.parseable(text), F.concat(F.lit("unparseable time "), C.python_repr(text)))
     reason = reason.when(
         end < start, F.concat(F.lit("ends before it starts ("), end_text, F.lit(" < "), start_text, F.lit(")"))
     )
-    for text in coordinates:
+    for name in COORDINATES:
+        text = F.col(name)
         reason = reason.when(
             C.coordinate_unparseable(text), F.concat(F.lit("unparseable coordinate "), C.python_repr(text))
         )
-    stations = {n: C.station_field(get(n)) for n in ("start_id", "start_name", "end_id", "end_name")}
     plausible = Plausible().resolved()
     for kind, moment in (("start", start), ("end", end)):
         for part, what, limit in (("id", "station id", STATION_ID_MAX), ("name", "station name", STATION_NAME_MAX)):
-            problem = C.text_problem(stations[f"{kind}_{part}"], what, limit)
+            problem = C.text_problem(C.station_field(F.col(f"{kind}_{part}")), what, limit)
             reason = reason.when(problem.isNotNull(), F.concat(F.lit(f"{kind} "), problem))
-        problem = C.time_problem(moment, plausible.earliest, plausible.latest or plausible_until())
+        assert plausible.latest is not None  # resolved() sets it
+        problem = C.time_problem(moment, plausible.earliest, plausible.latest)
         reason = reason.when(problem.isNotNull(), F.concat(F.lit(f"{kind} "), problem))
-    start_new_york = F.from_utc_timestamp(start, C.NEW_YORK)
-    return parsed.select(
-        "path",
-        "line",
-        "value",
-        reason.alias("reason"),
-        C.trip_id(get("ride_id"), get("bike_id"), start_text).alias("trip_id"),
-        start.alias("start"),
-        end.alias("end"),
-        F.year(start_new_york).alias("year"),
-        F.month(start_new_york).alias("month"),
-        *(column.alias(name) for name, column in stations.items()),
-        *(get(n).alias(n) for n in ("bike_id", "rideable_type")),
-        *(C.coordinate(text).alias(n) for text, n in zip(coordinates, ("slat", "slon", "elat", "elon"), strict=True)),
-    )
+    return reason
 
 
 def trip_events(good: DataFrame) -> DataFrame:
