@@ -28,8 +28,8 @@ import asyncpg
 from bench.workload import build_trip_files, expected_events
 from devstack import paths
 from devstack.chaos_checks import Verdict, verify
-from devstack.chaos_probes import Progress, ProgressMonitor, WsFollower, advanced
-from devstack.cluster import BUCKET, Cluster, cluster_ports_from
+from devstack.chaos_probes import Progress, ProgressMonitor, WsFollower, advanced, consumed
+from devstack.cluster import APP_ID, BUCKET, Cluster, cluster_ports_from
 from devstack.kafka_cluster import leading_broker
 from devstack.provision import ensure_bucket
 from devstack.supervisor import Incident
@@ -113,7 +113,7 @@ class ChaosRun:
     def __init__(self, cluster: Cluster, files: list[Path], expected: int, seed: int, kills: list[Kill]) -> None:
         self.cluster, self.files, self.expected, self.seed, self.kills = cluster, files, expected, seed, kills
         self.rng = random.Random(seed + 1)
-        self.monitor = ProgressMonitor(cluster.kafka.bootstrap, cluster.postgres_dsn)
+        self.monitor = ProgressMonitor(cluster.kafka.bootstrap, cluster.postgres_dsn, APP_ID)
         self.follower = WsFollower(cluster.web_urls()[-1])
         self.t0 = time.monotonic()
 
@@ -182,8 +182,13 @@ class ChaosRun:
             return True
         if kill.kind == "producer":
             return advanced(kill.before.raw, now.raw)
-        if kill.kind in ("enricher", "broker"):
-            return advanced(kill.before.clean, now.clean)
+        if kill.kind == "enricher":
+            # The enrichers' group commits past the kill on every raw partition: the victim's partitions
+            # have a consumer again (its restart or, after the session timeout, the other worker).
+            return consumed(kill.before.committed, now.committed, now.raw)
+        if kill.kind == "broker":
+            producing = advanced(kill.before.raw, now.raw) or self.cluster.supervisor.entries["producer"].finished
+            return producing and consumed(kill.before.committed, now.committed, now.raw)
         if kill.kind == "web":
             return True
         return now.records is not None and kill.before.records is not None and now.records > kill.before.records
