@@ -38,6 +38,8 @@ from shared import topics
 KINDS = ("producer", "enricher", "spark_driver", "spark_worker", "web", "broker", "postgres")
 PREFIX = "chaos/"
 FLOW_WAIT_S = 20.0
+QUIET_LIMIT_S = 300.0
+SETTLE_S = 30.0
 # A write of the sink in flight: a transaction that has begun writing (COPY, INSERT, a staging table),
 # running a statement or between two of them.
 _SINK_WRITING = """
@@ -217,8 +219,27 @@ class ChaosRun:
         finally:
             await self.monitor.stop()
 
+    async def _settle(self) -> None:
+        """Give the last batch's push (at most SETTLE_S) to reach the websocket client."""
+        end = time.monotonic() + SETTLE_S
+        while time.monotonic() < end:
+            try:
+                conn = await asyncpg.connect(self.cluster.postgres_dsn)
+                try:
+                    rows = await conn.fetch("SELECT station_id, bikes FROM availability WHERE bikes > 0")
+                finally:
+                    await conn.close()
+                if {r["station_id"]: r["bikes"] for r in rows} == {
+                    s: b for s, b in self.follower.state.items() if b > 0
+                }:
+                    return
+            except (OSError, asyncpg.PostgresError):
+                pass
+            await asyncio.sleep(1)
+
     async def _drain(self, timeout_s: float) -> None:
-        """Until Records holds the workload and has stopped changing, or nothing moved for a minute."""
+        """Until Records holds the workload and has stopped changing, or nothing moved for QUIET_LIMIT_S
+        (a loaded machine's Spark batch of 100,000+ events may take minutes)."""
         end = time.monotonic() + timeout_s
         last, still_since = -1, time.monotonic()
         producer = self.cluster.supervisor.entries["producer"]
@@ -229,12 +250,12 @@ class ChaosRun:
             quiet = time.monotonic() - still_since
             if producer.finished and last >= self.expected and quiet > 8:
                 return
-            if producer.finished and quiet > 60:
+            if producer.finished and quiet > QUIET_LIMIT_S:
                 return
             await asyncio.sleep(0.5)
 
     async def finish(self) -> Verdict:
-        await asyncio.sleep(3)  # the last batch's push reaches the websocket client
+        await self._settle()
         await self.follower.stop()
         return await verify(self.cluster.postgres_dsn, self.files, self.cluster.web_urls(), self.follower.state)
 
