@@ -137,15 +137,15 @@ class ChaosRun:
         return "postgres"
 
     async def _during_a_write(self) -> str:
-        """Wait (at most 60 s) until the sink is writing a batch, so Postgres dies in the middle of it."""
+        """Wait (at most 180 s) until the sink is writing a batch, so Postgres dies in the middle of it."""
         conn = await asyncpg.connect(self.cluster.postgres.dsn_admin.rsplit("/", 1)[0] + "/bikeshare")
         try:
-            end = time.monotonic() + 60
+            end = time.monotonic() + 180
             while time.monotonic() < end:
                 if await conn.fetchval(_SINK_WRITING):
                     return "while a batch was being written"
                 await asyncio.sleep(0.02)
-            return "no batch write seen within 60 s: killed anyway"
+            return "no batch write seen within 180 s: killed anyway"
         finally:
             await conn.close()
 
