@@ -20,7 +20,6 @@ import os
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -28,16 +27,17 @@ import asyncpg
 from bench.workload import build_trip_files, expected_events
 from devstack import paths
 from devstack.chaos_checks import Verdict, verify
-from devstack.chaos_probes import Progress, ProgressMonitor, WsFollower, advanced
-from devstack.cluster import BUCKET, Cluster, cluster_ports_from
+from devstack.chaos_plan import KINDS, ChaosReport, Kill, plan
+from devstack.chaos_probes import Progress, ProgressMonitor, WsFollower, advanced, consumed
+from devstack.cluster import APP_ID, BUCKET, Cluster, cluster_ports_from
 from devstack.kafka_cluster import leading_broker
 from devstack.provision import ensure_bucket
-from devstack.supervisor import Incident
 from shared import topics
 
-KINDS = ("producer", "enricher", "spark_driver", "spark_worker", "web", "broker", "postgres")
 PREFIX = "chaos/"
 FLOW_WAIT_S = 20.0
+QUIET_LIMIT_S = 300.0
+SETTLE_S = 30.0
 # A write of the sink in flight: a transaction that has begun writing (COPY, INSERT, a staging table),
 # running a statement or between two of them.
 _SINK_WRITING = """
@@ -48,72 +48,11 @@ WHERE pid <> pg_backend_pid() AND datname = 'bikeshare' AND xact_start IS NOT NU
 """
 
 
-@dataclass
-class Kill:
-    kind: str
-    planned_s: float
-    pause_s: float
-    target: str = ""
-    killed_s: float | None = None
-    at_s: float | None = None
-    note: str = ""
-    incident: Incident | None = None
-    before: Progress | None = None
-    flowing_s: float | None = None
-
-    def row(self) -> str:
-        inc = self.incident
-        ready = None if inc is None or inc.ready_at is None else inc.ready_at - inc.died_at
-        flowing = None if self.flowing_s is None or self.killed_s is None else self.flowing_s - self.killed_s
-        return (
-            f"  {self.kind:<13}{self.target:<15}"
-            f"{'-' if self.at_s is None else f'{self.at_s:6.1f}s':>7} {self.pause_s:5.1f}s "
-            f"{'-' if ready is None else f'{ready:6.1f}s':>8} {'-' if flowing is None else f'{flowing:6.1f}s':>8}  "
-            f"{self.note}"
-        )
-
-
-@dataclass
-class ChaosReport:
-    seed: int
-    events: int
-    kills: list[Kill] = field(default_factory=list)
-    verdict: Verdict | None = None
-    duration_s: float = 0.0
-
-    def lines(self) -> list[str]:
-        out = [
-            f"chaos: seed {self.seed}, {self.events} events, {len(self.kills)} kills, {self.duration_s:.0f}s, "
-            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
-            "  kind         target          killed  pause    ready  flowing",
-            "  (killed: seconds into the replay; ready, flowing: seconds after the kill)",
-            *(k.row() for k in self.kills),
-        ]
-        if self.verdict is not None:
-            out += [f"  {name}: {result}" for name, result in {**self.verdict.checks, **self.verdict.serving}.items()]
-            out.append(self.verdict.last_line())
-        return out
-
-
-def plan(seed: int, kills: int, replay_s: float) -> list[Kill]:
-    """Every kind once (in a seeded order), then random kinds; random moments and pauses."""
-    rng = random.Random(seed)
-    kinds = list(KINDS)
-    rng.shuffle(kinds)
-    kinds = (kinds + [rng.choice(KINDS) for _ in range(max(0, kills - len(KINDS)))])[:kills]
-    planned = []
-    for kind in kinds:
-        # The producer is killed early (and first: kills wait for each other), while it surely still replays.
-        low, high = (0.05, 0.3) if kind == "producer" else (0.3, 0.9)
-        planned.append(Kill(kind, rng.uniform(low, high) * replay_s, round(rng.uniform(2.0, 6.0), 1)))
-    return sorted(planned, key=lambda k: (k.kind != "producer", k.planned_s))
-
-
 class ChaosRun:
     def __init__(self, cluster: Cluster, files: list[Path], expected: int, seed: int, kills: list[Kill]) -> None:
         self.cluster, self.files, self.expected, self.seed, self.kills = cluster, files, expected, seed, kills
         self.rng = random.Random(seed + 1)
-        self.monitor = ProgressMonitor(cluster.kafka.bootstrap, cluster.postgres_dsn)
+        self.monitor = ProgressMonitor(cluster.kafka.bootstrap, cluster.postgres_dsn, APP_ID)
         self.follower = WsFollower(cluster.web_urls()[-1])
         self.t0 = time.monotonic()
 
@@ -135,15 +74,15 @@ class ChaosRun:
         return "postgres"
 
     async def _during_a_write(self) -> str:
-        """Wait (at most 60 s) until the sink is writing a batch, so Postgres dies in the middle of it."""
+        """Wait (at most 180 s) until the sink is writing a batch, so Postgres dies in the middle of it."""
         conn = await asyncpg.connect(self.cluster.postgres.dsn_admin.rsplit("/", 1)[0] + "/bikeshare")
         try:
-            end = time.monotonic() + 60
+            end = time.monotonic() + 180
             while time.monotonic() < end:
                 if await conn.fetchval(_SINK_WRITING):
                     return "while a batch was being written"
                 await asyncio.sleep(0.02)
-            return "no batch write seen within 60 s: killed anyway"
+            return "no batch write seen within 180 s: killed anyway"
         finally:
             await conn.close()
 
@@ -182,8 +121,13 @@ class ChaosRun:
             return True
         if kill.kind == "producer":
             return advanced(kill.before.raw, now.raw)
-        if kill.kind in ("enricher", "broker"):
-            return advanced(kill.before.clean, now.clean)
+        if kill.kind == "enricher":
+            # The enrichers' group commits past the kill on every raw partition: the victim's partitions
+            # have a consumer again (its restart or, after the session timeout, the other worker).
+            return consumed(kill.before.committed, now.committed, now.raw)
+        if kill.kind == "broker":
+            producing = advanced(kill.before.raw, now.raw) or self.cluster.supervisor.entries["producer"].finished
+            return producing and consumed(kill.before.committed, now.committed, now.raw)
         if kill.kind == "web":
             return True
         return now.records is not None and kill.before.records is not None and now.records > kill.before.records
@@ -212,8 +156,27 @@ class ChaosRun:
         finally:
             await self.monitor.stop()
 
+    async def _settle(self) -> None:
+        """Give the last batch's push (at most SETTLE_S) to reach the websocket client."""
+        end = time.monotonic() + SETTLE_S
+        while time.monotonic() < end:
+            try:
+                conn = await asyncpg.connect(self.cluster.postgres_dsn)
+                try:
+                    rows = await conn.fetch("SELECT station_id, bikes FROM availability WHERE bikes > 0")
+                finally:
+                    await conn.close()
+                if {r["station_id"]: r["bikes"] for r in rows} == {
+                    s: b for s, b in self.follower.state.items() if b > 0
+                }:
+                    return
+            except (OSError, asyncpg.PostgresError):
+                pass
+            await asyncio.sleep(1)
+
     async def _drain(self, timeout_s: float) -> None:
-        """Until Records holds the workload and has stopped changing, or nothing moved for a minute."""
+        """Until Records holds the workload and has stopped changing, or nothing moved for QUIET_LIMIT_S
+        (a loaded machine's Spark batch of 100,000+ events may take minutes)."""
         end = time.monotonic() + timeout_s
         last, still_since = -1, time.monotonic()
         producer = self.cluster.supervisor.entries["producer"]
@@ -224,12 +187,12 @@ class ChaosRun:
             quiet = time.monotonic() - still_since
             if producer.finished and last >= self.expected and quiet > 8:
                 return
-            if producer.finished and quiet > 60:
+            if producer.finished and quiet > QUIET_LIMIT_S:
                 return
             await asyncio.sleep(0.5)
 
     async def finish(self) -> Verdict:
-        await asyncio.sleep(3)  # the last batch's push reaches the websocket client
+        await self._settle()
         await self.follower.stop()
         return await verify(self.cluster.postgres_dsn, self.files, self.cluster.web_urls(), self.follower.state)
 

@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
 
@@ -29,13 +30,14 @@ class Progress:
     raw: dict[int, int] | None
     clean: dict[int, int] | None
     records: int | None
+    committed: dict[int, int] | None = None  # the enrichers' consumer group on the raw topic
 
 
 class ProgressMonitor:
     """Samples progress twice a second in the background; `latest` is the newest sample."""
 
-    def __init__(self, bootstrap: str, dsn: str) -> None:
-        self.bootstrap, self.dsn = bootstrap, dsn
+    def __init__(self, bootstrap: str, dsn: str, group: str) -> None:
+        self.bootstrap, self.dsn, self.group = bootstrap, dsn, group
         self.latest = Progress(time.monotonic(), None, None, None)
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -62,6 +64,18 @@ class ProgressMonitor:
         except Exception:  # a broker being down is expected here; the next sample tries again
             return None
 
+    async def _committed(self) -> dict[int, int] | None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        try:
+            await asyncio.wait_for(admin.start(), 5)
+            offsets = await asyncio.wait_for(admin.list_consumer_group_offsets(self.group), 3)
+            return {tp.partition: int(meta.offset) for tp, meta in offsets.items() if tp.topic == topics.RAW}
+        except Exception:  # no group yet, or the coordinator's broker is the one just killed
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
     async def records(self) -> int | None:
         try:
             conn = await asyncio.wait_for(asyncpg.connect(self.dsn, timeout=2), 3)
@@ -77,16 +91,24 @@ class ProgressMonitor:
 
     async def _run(self) -> None:
         while True:
-            raw, clean, records = await asyncio.gather(
-                self._offsets(topics.RAW), self._offsets(topics.CLEAN), self.records()
+            raw, clean, records, committed = await asyncio.gather(
+                self._offsets(topics.RAW), self._offsets(topics.CLEAN), self.records(), self._committed()
             )
-            self.latest = Progress(time.monotonic(), raw, clean, records)
+            self.latest = Progress(time.monotonic(), raw, clean, records, committed)
             await asyncio.sleep(0.5)
 
 
 def advanced(before: dict[int, int] | None, now: dict[int, int] | None) -> bool:
     """Every partition moved past where it was (a stuck partition means its consumer is not back)."""
     return before is not None and now is not None and all(now.get(p, 0) > off for p, off in before.items())
+
+
+def consumed(before: dict[int, int] | None, now: dict[int, int] | None, ends: dict[int, int] | None) -> bool:
+    """Every partition's committed offset moved past where it was, or reached the end of the partition
+    (a partition whose consumer is gone and not yet replaced stays put)."""
+    if before is None or now is None or ends is None:
+        return False
+    return all(now.get(p, 0) > off or now.get(p, 0) >= ends.get(p, 0) for p, off in before.items())
 
 
 @dataclass

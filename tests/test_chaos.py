@@ -11,7 +11,8 @@ import logging
 import pytest
 
 from devstack import paths
-from devstack.chaos import KINDS, run_chaos
+from devstack.chaos import run_chaos
+from devstack.chaos_plan import KINDS
 
 pytestmark = pytest.mark.cluster
 
