@@ -161,11 +161,13 @@ async def listen_websocket(url: str, receipts: Receipts, stop: asyncio.Event) ->
 
 async def publication_times(
     bootstrap: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
-) -> dict[str, float]:
-    """event_id -> the raw record's timestamp (set by the producer when it sent it), for [start, end)."""
+) -> tuple[dict[str, float], int]:
+    """event_id -> the raw record's timestamp (set by the producer when it sent it), for [start, end);
+    and the mean message size in bytes."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     found: dict[str, float] = {}
+    size = 0
     try:
         consumer.assign(list(end))
         for tp, offset in start.items():
@@ -175,13 +177,14 @@ async def publication_times(
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for tp, messages in batch.items():
                 for m in messages:
+                    size += len(m.value)
                     with contextlib.suppress(ValueError, KeyError, TypeError):
                         found[json.loads(m.value)["event_id"]] = m.timestamp / 1000
                     if m.offset + 1 >= end[tp]:
                         remaining.discard(tp)
     finally:
         await consumer.stop()
-    return found
+    return found, size // max(1, len(found))
 
 
 async def batch_of_events(dsn: str, event_ids: Iterable[str]) -> dict[str, int]:

@@ -1,14 +1,8 @@
-"""Trip files for the end-to-end benchmark, made from the real samples in ../shared/data.
+"""The latency phase's trip file for `bench/end_to_end.py`, made from a real sample in ../shared/data.
 
-`throughput_files(events)`: the real files again and again, each round's times shifted one month earlier
-(rounds follow each other month by month, all inside the plausible range) and its trip identities made
-unique, until about `events` events; every file keeps its own format era, so the producer parses all eras.
-
-`paced_file(events, span_s)`: one 2021+-format file whose trips are spread evenly over `span_s` seconds of
-event time, for the latency phase (the producer replays it with `--speedup`).
-
-Kept minimal on purpose: helper "cluster" owns a general `bench/workload.py`; this module only feeds
-`bench/end_to_end.py`.
+`paced_file(events, span_s, start)`: one 2021+-format file whose trips are spread evenly over `span_s`
+seconds of event time (the producer replays it with `--speedup`). The throughput phase's files come from
+`bench/workload.py` (`build_trip_files`).
 """
 
 from __future__ import annotations
@@ -23,10 +17,6 @@ from pathlib import Path
 from devstack import paths
 
 DATA = paths.ROOT.parent / "shared" / "data"
-SAMPLES = sorted(p for p in DATA.glob("*/**/*.csv") if "Subway" not in p.name)
-TIME_COLUMNS = {"starttime", "stoptime", "started_at", "ended_at", "start time", "stop time"}
-ID_COLUMNS = {"ride_id", "bikeid", "bike id"}
-FORMATS = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M")
 
 
 @dataclass(frozen=True)
@@ -36,30 +26,10 @@ class TripFile:
     events: int
 
 
-def _shift(text: str, by: timedelta) -> str:
-    for fmt in FORMATS:
-        try:
-            moved = datetime.strptime(text, fmt) + by  # noqa: DTZ007 - wall-clock text in, same format out
-        except ValueError:
-            continue
-        out = moved.strftime(fmt)
-        # Keep the sample's fraction width (".4340", ".511").
-        if "." in text and fmt.endswith(".%f"):
-            out = out[: len(out) - 6 + len(text.rsplit(".", 1)[1])]
-        return out
-    return text
-
-
 def _read(path: Path) -> tuple[list[str], list[list[str]]]:
     with path.open(newline="") as f:
         rows = list(csv.reader(f))
     return rows[0], rows[1:]
-
-
-def _events(header: list[str], rows: list[list[str]]) -> int:
-    names = [h.strip().lower() for h in header]
-    station_columns = [i for i, n in enumerate(names) if n.endswith("station id") or n.endswith("station_id")]
-    return sum(1 for row in rows for i in station_columns if i < len(row) and row[i].strip())
 
 
 def _write(header: list[str], rows: Iterator[list[str]]) -> bytes:
@@ -68,39 +38,6 @@ def _write(header: list[str], rows: Iterator[list[str]]) -> bytes:
     writer.writerow(header)
     writer.writerows(rows)
     return out.getvalue().encode()
-
-
-def _moved(rows: list[list[str]], times: list[int], ids: list[int], by: timedelta, suffix: str) -> Iterator[list[str]]:
-    for original in rows:
-        row = list(original)
-        for i in times:
-            row[i] = _shift(row[i], by)
-        for i in ids:
-            row[i] += suffix
-        yield row
-
-
-def throughput_files(events: int) -> list[TripFile]:
-    samples = [(path, *_read(path)) for path in SAMPLES]
-    files: list[TripFile] = []
-    total = 0
-    for round_ in range(10_000):
-        for path, header, rows in samples:
-            if total >= events:
-                return files
-            names = [h.strip().lower() for h in header]
-            times = [i for i, n in enumerate(names) if n in TIME_COLUMNS]
-            ids = [i for i, n in enumerate(names) if n in ID_COLUMNS]
-            by = timedelta(days=-31 * round_)
-            left = events - total
-            take = rows if _events(header, rows) <= left else rows[: max(1, left // 2)]
-
-            count = _events(header, take)
-            key = f"bench/r{round_:03d}/{path.name}"
-            suffix = f"R{round_}" if round_ else ""
-            files.append(TripFile(key, _write(header, _moved(take, times, ids, by, suffix)), count))
-            total += count
-    return files
 
 
 def paced_file(events: int, span_s: float, start: datetime) -> TripFile:

@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import e2e_limits, e2e_probes
-from bench.e2e_workload import paced_file, throughput_files
+from bench.e2e_workload import paced_file
+from bench.workload import build_trip_files
 from devstack import paths, provision
 from devstack.process import ManagedProcess, wait_until
 from devstack.services import http_ok, service_process
@@ -59,6 +60,7 @@ class Bench:
         self.receipts = e2e_probes.Receipts()
         self.lines: list[str] = []
         self.samples: list[e2e_probes.Sample] = []
+        self.message_bytes = 0
 
     def env(self, name: str, **extra: str) -> dict[str, str]:
         return {**self.stack.service_env(name), **extra}
@@ -122,16 +124,14 @@ class Bench:
         args = self.args
         stack = self.stack
         load_before = os.getloadavg()
-        files = throughput_files(args.events)
-        paced = paced_file(int(args.latency_rate * args.latency_seconds), 3600.0, datetime(2024, 10, 1, 12, tzinfo=UTC))
-        events = sum(f.events for f in files)
         upload_dir = stack.state / "workload"
-        uploads = {}
-        for f in [*files, paced]:
-            path = upload_dir / f.key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(f.body)
-            uploads[f.key] = path
+        workload = build_trip_files(upload_dir / "throughput", args.events)  # helper "cluster"'s generator
+        events = workload.events
+        uploads = {f"bench/r/{path.name}": path for path in workload.files}
+        paced = paced_file(int(args.latency_rate * args.latency_seconds), 3600.0, datetime(2024, 10, 1, 12, tzinfo=UTC))
+        uploads[paced.key] = upload_dir / paced.key
+        uploads[paced.key].parent.mkdir(parents=True, exist_ok=True)
+        uploads[paced.key].write_bytes(paced.body)
         await provision.ensure_bucket(stack.s3.endpoint, BUCKET, stack.access_key, stack.secret_key, uploads)
         self.start_services()
         probe = e2e_probes.Offsets(stack.kafka.bootstrap, "bikeshare-enricher", stack.postgres_dsn)
@@ -166,7 +166,7 @@ class Bench:
             await asyncio.gather(*listeners, return_exceptions=True)
             await probe.stop()
             self.stop_services()
-        published = await e2e_probes.publication_times(stack.kafka.bootstrap, raw_start, raw_end)
+        published, self.message_bytes = await e2e_probes.publication_times(stack.kafka.bootstrap, raw_start, raw_end)
         batches = await e2e_probes.batch_of_events(stack.postgres_dsn, published)
         to_commit, to_map = self.latencies(published, batches)
         limits = None if args.skip_limits else await self.limits(throughput.raw, events)
@@ -191,10 +191,10 @@ class Bench:
 
     async def limits(self, raw_messages: int, events: int) -> dict[str, float]:
         stack = self.stack
-        size = max(1, sum(len(f.body) for f in throughput_files(min(events, 20_000))) // max(1, min(events, 20_000)))
+        size = max(1, self.message_bytes)  # the raw topic's mean message size, measured in the latency phase
         found: dict[str, float] = {}
         found["Kafka ProducerPerformance (acks=all, lz4)"] = await asyncio.to_thread(
-            e2e_limits.producer_perf, stack.kafka, min(events, 500_000), 3 * size
+            e2e_limits.producer_perf, stack.kafka, min(events, 500_000), size
         )
         rows, rate = await e2e_limits.raw_copy(stack.postgres_dsn)
         found[f"Postgres raw COPY of the {rows:,} records rows"] = rate

@@ -233,3 +233,33 @@ def test_real_file_is_rejected_only_where_a_station_id_is_empty(catalogue: Stati
     assert len(rejections) == empty
     assert all("without a station id" in r.reason for r in rejections)
     assert len(results) - len(rejections) == 2 * len(rows) - empty
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"event_id": "not-a-uuid"}, "event_id 'not-a-uuid' is not a UUID"),
+        ({"event_time": "2099-01-01T00:00:00Z"}, "event_time 2099-01-01T00:00:00+00:00 is outside the plausible range"),
+        ({"event_time": "2005-01-01T00:00:00Z"}, "event_time 2005-01-01T00:00:00+00:00 is outside the plausible range"),
+        ({"station_id": "NULL"}, "station id 'NULL' is a placeholder for a missing value"),
+        ({"station_id": "7" * 33}, "station id is 33 characters long (limit 32)"),
+        ({"station_id": "<b>"}, "station id '<b>' has characters outside [A-Za-z0-9 ._-]"),
+        ({"station_name": "A\x00B"}, "station name has a control character U+0000 at position 1"),
+        ({"station_name": "n" * 101}, "station name is 101 characters long (limit 100)"),
+        ({"lat": 91.0}, "lat 91.0 is not a coordinate (-90.0..90.0)"),
+        ({"count": 0}, "count 0 is outside 1..10000"),
+        ({"bike_id": "b" * 65}, "bike_id is 65 characters long (limit 64)"),
+    ],
+)
+def test_limits_are_enforced_with_a_reason_naming_the_field(
+    catalogue: StationCatalogue, changes: dict[str, object], reason: str
+) -> None:
+    result = rejected(normalise(payload(**changes), catalogue))
+    assert result.reason.startswith(reason)  # a time's reason goes on with the range it is outside
+    # Only a valid UUID travels on as the dead letter's event id.
+    assert result.event_id == (None if "event_id" in changes else EVENT_ID)
+
+
+def test_a_time_with_an_offset_is_the_same_instant_in_utc(catalogue: StationCatalogue) -> None:
+    event = clean(normalise(payload(event_time="2024-09-07T05:30:38.511+09:00"), catalogue))
+    assert event.event_time == datetime(2024, 9, 6, 20, 30, 38, 511000, tzinfo=UTC)
