@@ -161,18 +161,21 @@ async def test_a_batch_delivered_twice_and_a_crash_before_the_checkpoint_change_
         if batch_id == 2:
             raise Crash("the sink dies after the Postgres commit, before Spark commits batch 2")
 
-    with pytest.raises(Exception, match="Crash"):
-        await run_query(spark, settings, topic, twice_then_crash)
-    assert calls == [0, 1, 2]
-    assert (await snapshot(fresh_database))["records"] < len(events)
+    try:
+        with pytest.raises(Exception, match="Crash"):
+            await run_query(spark, settings, topic, twice_then_crash)
+        assert calls == [0, 1, 2]
+        assert (await snapshot(fresh_database))["records"] < len(events)
 
-    rerun: list[int] = []
+        rerun: list[int] = []
 
-    def resumed(batch: DataFrame, batch_id: int) -> None:
-        rerun.append(batch_id)
-        writer(batch, batch_id)
+        def resumed(batch: DataFrame, batch_id: int) -> None:
+            rerun.append(batch_id)
+            writer(batch, batch_id)
 
-    await run_query(spark, settings, topic, resumed)
+        await run_query(spark, settings, topic, resumed)
+    finally:
+        writer.close()
     assert rerun[0] == 2, "Spark replays the batch whose commit it never wrote"
     assert await snapshot(fresh_database) == expected
     assert expected["records"] == len(events)

@@ -106,6 +106,8 @@ class BatchWriter:
             self._run(self._conn.close(timeout=5))
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()  # its self-pipe sockets too: an unclosed loop warns when collected
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
