@@ -12,7 +12,6 @@ import asyncio
 import functools
 import logging
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from devstack.preflight import check_environment
 from devstack.process import ManagedProcess, ensure_port_free, tcp_open, wait_until
 from devstack.services import http_ok
 from devstack.spark_standalone import SparkMaster, SparkWorker, driver_submit_args
+from devstack.stack import local_s3_credentials
 from devstack.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class Cluster:
         self.ports = ports
         self.logs = state / "logs"
         self.enrichers, self.web_replicas, self.spark = enrichers, web_replicas, spark
-        self.access_key, self.secret_key = self._credentials()
+        self.access_key, self.secret_key = local_s3_credentials(self.state)
         self.kafka = KafkaCluster(state, ports.brokers, self.logs)
         self.postgres = Postgres(state, ports, self.logs)
         self.s3 = SeaweedFS(state, ports, self.logs, self.access_key, self.secret_key)
@@ -109,15 +109,6 @@ class Cluster:
         self.processes: list[ManagedProcess] = []
         # Per service, applied last to its environment (benchmarks point services elsewhere).
         self.env_overrides: dict[str, dict[str, str]] = {}
-
-    def _credentials(self) -> tuple[str, str]:
-        path = self.state / "s3-credentials"
-        if not path.exists():
-            self.state.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"bikeshare-{secrets.token_hex(4)}\n{secrets.token_hex(20)}\n")
-            path.chmod(0o600)
-        key, secret = path.read_text().split()
-        return key, secret
 
     @property
     def postgres_dsn(self) -> str:

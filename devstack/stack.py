@@ -36,26 +36,27 @@ def free_ports() -> Ports:
     raise StackError("no free range of 32 ports found between 20000 and 32767")
 
 
+def local_s3_credentials(state: Path) -> tuple[str, str]:
+    """Local-only S3 keys, made once per stack (or cluster) state and kept out of the repository (mode 0600)."""
+    path = state / "s3-credentials"
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"bikeshare-{secrets.token_hex(4)}\n{secrets.token_hex(20)}\n")
+        path.chmod(0o600)
+    key, secret = path.read_text().split()
+    return key, secret
+
+
 class Stack:
     def __init__(self, state: Path, ports: Ports, partitions: int = 3) -> None:
         self.state = state = state.resolve()
         self.ports = ports
         self.partitions = partitions
         self.logs = state / "logs"
-        self.access_key, self.secret_key = self._credentials()
+        self.access_key, self.secret_key = local_s3_credentials(state)
         self.kafka = Kafka(state, ports, self.logs)
         self.postgres = Postgres(state, ports, self.logs)
         self.s3 = SeaweedFS(state, ports, self.logs, self.access_key, self.secret_key)
-
-    def _credentials(self) -> tuple[str, str]:
-        # Local-only S3 keys, made once per stack and kept out of the repository (mode 0600).
-        path = self.state / "s3-credentials"
-        if not path.exists():
-            self.state.mkdir(parents=True, exist_ok=True)
-            path.write_text(f"bikeshare-{secrets.token_hex(4)}\n{secrets.token_hex(20)}\n")
-            path.chmod(0o600)
-        key, secret = path.read_text().split()
-        return key, secret
 
     @property
     def postgres_dsn(self) -> str:
