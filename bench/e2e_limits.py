@@ -15,6 +15,7 @@ import uuid
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from devstack import paths
 from devstack.components import Kafka
@@ -22,6 +23,7 @@ from services.enricher.normalise import Rejection, TimeWindow, normalise
 from services.enricher.stations import StationCatalogue
 from shared import topics
 from shared.events import encode
+from shared.frames import FrameBuilder, split
 
 
 def producer_perf(kafka: Kafka, records: int, size: int) -> float:
@@ -74,9 +76,9 @@ async def raw_copy(dsn: str) -> tuple[int, float]:
     return len(rows), len(rows) / elapsed if elapsed else 0.0
 
 
-async def aiokafka_loop(bootstrap: str, events: int) -> tuple[float, float]:
+async def aiokafka_loop(bootstrap: str, records: int) -> tuple[float, float]:
     """(events/s, CPU µs per event of this process) of a plain consume-transform-produce loop over the
-    first `events` raw messages."""
+    first `records` raw records, frames in and frames out as the enricher does."""
     catalogue = StationCatalogue.from_gbfs(paths.ROOT / "data" / "stations" / "station_information.json")
     consumer = AIOKafkaConsumer(
         topics.RAW,
@@ -92,12 +94,13 @@ async def aiokafka_loop(bootstrap: str, events: int) -> tuple[float, float]:
     out_topic = f"bench.loop.{uuid.uuid4().hex[:6]}"
     await consumer.start()
     await producer.start()
-    done = 0
+    done = taken = 0
+    buckets = [0, 1, 2]  # frames grouped by station as the enricher does (the out topic is created on first send)
     started = time.perf_counter()
     cpu = time.process_time()
     try:
         idle_since = time.perf_counter()
-        while done < events:
+        while taken < records:
             batch = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             if not batch:
                 # Joining the group can take seconds on a loaded machine: give up only after 30 s idle.
@@ -109,16 +112,23 @@ async def aiokafka_loop(bootstrap: str, events: int) -> tuple[float, float]:
             idle_since = time.perf_counter()
             window = TimeWindow().refreshed()
             pending = []
+            frames = FrameBuilder()
             for messages in batch.values():
+                taken += len(messages)
                 for m in messages:
-                    result = normalise(m.value, catalogue, window)
-                    if isinstance(result, Rejection):
-                        pending.append(await producer.send(out_topic + ".dead", m.value, key=m.key))
-                    else:
-                        pending.append(await producer.send(out_topic, encode(result), key=result.station_id.encode()))
+                    for part in split(m.value):
+                        done += 1
+                        result = normalise(part, catalogue, window)
+                        if isinstance(result, Rejection):
+                            pending.append(await producer.send(out_topic + ".dead", part))
+                            continue
+                        bucket = DefaultPartitioner()(result.station_id.encode(), buckets, buckets)
+                        if (frame := frames.add(bucket, encode(result))) is not None:
+                            pending.append(await producer.send(out_topic, frame, key=str(bucket).encode()))
+            for bucket, frame in frames.drain():
+                pending.append(await producer.send(out_topic, frame, key=str(bucket).encode()))
             await asyncio.gather(*pending)
             await consumer.commit()
-            done += len(pending)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
     finally:

@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,18 +18,24 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from devstack.replay_progress import sink_committed_offsets
 from shared import topics
+from shared.frames import split
 from shared.schema import NOTIFY_CHANNEL
 
 
 @dataclass
 class Sample:
+    """Records (offsets) on each topic, the enricher's committed offsets and the sink's checkpointed ones,
+    and the events the sink has written: a record is a frame of events (`shared.frames`)."""
+
     at: float
     raw: int
     clean: int
     dead: int
     enricher_committed: int
     sink_events: int
+    sink_records: int = 0
 
 
 @dataclass
@@ -74,10 +81,11 @@ class ProcessWatch:
 class Offsets:
     """End offsets of the pipeline's topics, the enricher group's committed offsets, the sink's progress."""
 
-    def __init__(self, bootstrap: str, group: str, dsn: str) -> None:
+    def __init__(self, bootstrap: str, group: str, dsn: str, checkpoint: Path | None = None) -> None:
         self.bootstrap = bootstrap
         self.group = group
         self.dsn = dsn
+        self.checkpoint = checkpoint
         self.samples: list[Sample] = []
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
@@ -117,7 +125,8 @@ class Offsets:
         enricher = sum(m.offset for tp, m in committed.items() if tp.topic == topics.RAW and m.offset > 0)
         sink = int(await self._conn.fetchval("SELECT coalesce(sum(events), 0) FROM sink_batches"))
         quarantined = int(await self._conn.fetchval("SELECT count(*) FROM sink_quarantine"))
-        found = Sample(time.monotonic(), raw, clean, dead, enricher, sink + quarantined)
+        offsets = sink_committed_offsets(self.checkpoint) if self.checkpoint else {}
+        found = Sample(time.monotonic(), raw, clean, dead, enricher, sink + quarantined, sum(offsets.values()))
         self.samples.append(found)
         return found
 
@@ -163,11 +172,11 @@ async def publication_times(
     bootstrap: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
 ) -> tuple[dict[str, float], int]:
     """event_id -> the raw record's timestamp (set by the producer when it sent it), for [start, end);
-    and the mean message size in bytes."""
+    and the mean record (frame) size in bytes."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
     found: dict[str, float] = {}
-    size = 0
+    size = records = 0
     try:
         consumer.assign(list(end))
         for tp, offset in start.items():
@@ -178,13 +187,15 @@ async def publication_times(
             for tp, messages in batch.items():
                 for m in messages:
                     size += len(m.value)
+                    records += 1
                     with contextlib.suppress(ValueError, KeyError, TypeError):
-                        found[json.loads(m.value)["event_id"]] = m.timestamp / 1000
+                        for event in split(m.value):
+                            found[json.loads(event)["event_id"]] = m.timestamp / 1000
                     if m.offset + 1 >= end[tp]:
                         remaining.discard(tp)
     finally:
         await consumer.stop()
-    return found, size // max(1, len(found))
+    return found, size // max(1, records)
 
 
 async def batch_of_events(dsn: str, event_ids: Iterable[str]) -> dict[str, int]:

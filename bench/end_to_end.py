@@ -61,6 +61,7 @@ class Bench:
         self.lines: list[str] = []
         self.samples: list[e2e_probes.Sample] = []
         self.message_bytes = 0
+        self.events_per_record = 1.0
 
     def env(self, name: str, **extra: str) -> dict[str, str]:
         return {**self.stack.service_env(name), **extra}
@@ -112,7 +113,7 @@ class Bench:
             self.watch.sample()
             s = await probe.sample()
             done = producer.proc is not None and producer.proc.poll() is not None
-            if done and s.enricher_committed >= s.raw and s.sink_events >= s.clean and s.raw > 0:
+            if done and s.enricher_committed >= s.raw and s.sink_records >= s.clean and s.raw > 0:
                 return
             for process in self.services:
                 if (death := process.death()) is not None:
@@ -134,7 +135,8 @@ class Bench:
         uploads[paced.key].write_bytes(paced.body)
         await provision.ensure_bucket(stack.s3.endpoint, BUCKET, stack.access_key, stack.secret_key, uploads)
         self.start_services()
-        probe = e2e_probes.Offsets(stack.kafka.bootstrap, "bikeshare-enricher", stack.postgres_dsn)
+        checkpoint = Path(self.env("spark_sink")["BIKESHARE_SPARK_CHECKPOINT_DIR"])
+        probe = e2e_probes.Offsets(stack.kafka.bootstrap, "bikeshare-enricher", stack.postgres_dsn, checkpoint)
         self.samples = probe.samples
         await probe.start()
         stop = asyncio.Event()
@@ -166,7 +168,11 @@ class Bench:
             await asyncio.gather(*listeners, return_exceptions=True)
             await probe.stop()
             self.stop_services()
-        published, self.message_bytes = await e2e_probes.publication_times(stack.kafka.bootstrap, raw_start, raw_end)
+        published, _ = await e2e_probes.publication_times(stack.kafka.bootstrap, raw_start, raw_end)
+        # The throughput phase's frames: their mean size and events per record, for the broker tool's run.
+        firsts = {tp: 0 for tp in raw_start}
+        framed, self.message_bytes = await e2e_probes.publication_times(stack.kafka.bootstrap, firsts, raw_start)
+        self.events_per_record = len(framed) / max(1, sum(raw_start.values()))
         batches = await e2e_probes.batch_of_events(stack.postgres_dsn, published)
         to_commit, to_map = self.latencies(published, batches)
         limits = None if args.skip_limits else await self.limits(throughput.raw, events)
@@ -191,11 +197,14 @@ class Bench:
 
     async def limits(self, raw_messages: int, events: int) -> dict[str, float]:
         stack = self.stack
-        size = max(1, self.message_bytes)  # the raw topic's mean message size, measured in the latency phase
+        size = max(1, self.message_bytes)  # the raw topic's mean record (frame) size in the throughput phase
         found: dict[str, float] = {}
-        found["Kafka ProducerPerformance (acks=all, lz4)"] = await asyncio.to_thread(
-            e2e_limits.producer_perf, stack.kafka, min(events, 500_000), size
+        per_record = self.events_per_record
+        records = await asyncio.to_thread(
+            e2e_limits.producer_perf, stack.kafka, max(1000, min(events, 500_000) // max(1, int(per_record))), size
         )
+        label = f"Kafka ProducerPerformance (acks=all, lz4), {size:,}-byte records x {per_record:.0f} events each"
+        found[label] = records * per_record
         rows, rate = await e2e_limits.raw_copy(stack.postgres_dsn)
         found[f"Postgres raw COPY of the {rows:,} records rows"] = rate
         rate, cpu = await e2e_limits.aiokafka_loop(stack.kafka.bootstrap, raw_messages)
@@ -225,7 +234,8 @@ class Bench:
             f"after {os.getloadavg()[0]:.1f}/{os.getloadavg()[1]:.1f}/{os.getloadavg()[2]:.1f}"
         )
         out.append(
-            f"{events:,} events ({last.raw:,} raw messages, {last.clean:,} clean, {last.dead:,} dead letters); "
+            f"{events:,} events in {last.raw:,} raw records (frames), {last.clean:,} clean records, "
+            f"{last.sink_events:,} events written, {last.dead:,} dead letters; "
             f"{args.partitions} partitions, {args.enrichers} enricher worker(s), Spark local[{args.spark_cores}]"
         )
         out += ["", "| stage | events/s | seconds |", "|---|---:|---:|"]
@@ -236,7 +246,8 @@ class Bench:
             ("sink -> Postgres", "sink_events"),
         ):
             first, done = self.stage_span(attr, started, finished)
-            total = getattr(last, attr) + (last.dead if attr == "clean" else 0)
+            # Spans from the records' movement; totals in events (every event ends written or dead-lettered).
+            total = last.sink_events + (last.dead if attr != "sink_events" else 0)
             span = done - first
             out.append(f"| {label} | {total / span if span > 0 else 0:,.0f} | {span:.1f} |")
         out += ["", "| process | CPU s | CPU µs/event | peak RSS MB |", "|---|---:|---:|---:|"]
@@ -247,11 +258,14 @@ class Bench:
             per_event = cpu / events * 1e6 if events else 0.0
             out.append(f"| {name} | {cpu:.1f} | {per_event:.0f} | {use.peak_rss / 1e6:.0f} |")
         out.append(f"| all | {total_cpu:.1f} | {total_cpu / events * 1e6 if events else 0:.0f} | |")
-        out += ["", "consumer lag (enricher = raw end - committed; sink = clean end - written), every 5 s:"]
+        out += [
+            "",
+            "consumer lag in records (enricher = raw end - committed; sink = clean end - checkpointed), every 5 s:",
+        ]
         out.append(
             "  "
             + " ".join(
-                f"{s.at - started:.0f}s:{max(0, s.raw - s.enricher_committed)}/{max(0, s.clean - s.sink_events)}"
+                f"{s.at - started:.0f}s:{max(0, s.raw - s.enricher_committed)}/{max(0, s.clean - s.sink_records)}"
                 for s in self.samples_every(5.0, started, finished)
             )
         )

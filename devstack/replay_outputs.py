@@ -105,7 +105,7 @@ async def write_outputs(
         "files": [str(f) for f in files],
         "rows": kinds["start"] + producer_dead,
         "trips": kinds["start"],
-        "events_published": progress.raw_events,
+        "events_published": sum(kinds.values()),
         "stock_events": kinds["stock"],
         "dead_letters": {stage: dict(sorted(c.items())) for stage, c in sorted(by_stage.items())},
         "dead_letters_total": len(progress.dead_letters),

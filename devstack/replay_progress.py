@@ -1,27 +1,33 @@
 """How far a replay's pipeline has got, read from Kafka's end offsets and the Spark sink's checkpoint.
 
-Every raw event leaves the enricher exactly once, as a clean event or an enricher dead letter (faust
-flushes its sends before it commits), so the enricher is through when clean + enricher dead letters
-reach the raw topic's count. The sink is through when its checkpoint has a committed batch whose end
-offsets reach the clean topic's end: Spark writes that commit only after `foreachBatch` returned, and
-the Postgres transaction is committed inside it.
+Records carry frames of events (`shared.frames`), so progress is measured in offsets, not events: the
+enricher acknowledges a batch only after its clean frames and dead letters are delivered, so it is through
+when its consumer group's committed offsets reach the raw topic's end offsets. The sink is through when
+its checkpoint has a committed batch whose end offsets reach the clean topic's end: Spark writes that
+commit only after `foreachBatch` returned, and the Postgres transaction is committed inside it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared import topics
+from shared.frames import split
+
+ENRICHER_GROUP = "bikeshare-enricher"
+"""The enricher's consumer group (its `BIKESHARE_APP_ID` default)."""
 
 
 @dataclass(frozen=True)
 class Progress:
-    raw_events: int
-    clean_events: int
+    raw_end: dict[int, int]
+    enricher_offsets: dict[int, int]
     clean_end: dict[int, int]
     sink_offsets: dict[int, int]
     dead_letters: list[tuple[str, str]] = field(default_factory=list)
@@ -33,7 +39,7 @@ class Progress:
 
     @property
     def enricher_done(self) -> bool:
-        return self.clean_events + self.enricher_dead_letters >= self.raw_events
+        return all(self.enricher_offsets.get(p, 0) >= end for p, end in self.raw_end.items())
 
     @property
     def sink_done(self) -> bool:
@@ -44,10 +50,11 @@ class Progress:
         return self.enricher_done and self.sink_done
 
     def __str__(self) -> str:
+        enriched = sum(min(self.enricher_offsets.get(p, 0), end) for p, end in self.raw_end.items())
         sunk = sum(min(self.sink_offsets.get(p, 0), end) for p, end in self.clean_end.items())
         return (
-            f"{self.raw_events} raw events, {self.clean_events} clean + {self.enricher_dead_letters} dead-lettered "
-            f"by the enricher, {sunk}/{self.clean_events} clean events committed by the sink"
+            f"{enriched}/{sum(self.raw_end.values())} raw records enriched ({self.enricher_dead_letters} events "
+            f"dead-lettered by the enricher), {sunk}/{sum(self.clean_end.values())} clean records committed by the sink"
         )
 
 
@@ -99,7 +106,19 @@ class TopicReader:
         return {tp: (await self.consumer.position(tp) if tp in assigned else 0) for tp in ends}
 
 
-async def read_progress(bootstrap: str, checkpoint: Path) -> Progress:
+async def group_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The consumer group's committed offsets on `topic` ({} before its first commit)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    return {tp.partition: int(meta.offset) for tp, meta in offsets.items() if tp.topic == topic}
+
+
+async def read_progress(bootstrap: str, checkpoint: Path, group: str = ENRICHER_GROUP) -> Progress:
     async with TopicReader(bootstrap, topics.RAW) as reader:
         raw = await reader.end_offsets()
     async with TopicReader(bootstrap, topics.CLEAN) as reader:
@@ -107,8 +126,8 @@ async def read_progress(bootstrap: str, checkpoint: Path) -> Progress:
     async with TopicReader(bootstrap, topics.DEAD_LETTER) as reader:
         letters = [json.loads(v) for v in await reader.values()]
     return Progress(
-        raw_events=sum(raw.values()),
-        clean_events=sum(clean.values()),
+        raw_end=raw,
+        enricher_offsets=await group_offsets(bootstrap, group, topics.RAW),
         clean_end=clean,
         sink_offsets=sink_committed_offsets(checkpoint),
         dead_letters=[(str(d.get("stage")), str(d.get("reason"))) for d in letters],
@@ -121,6 +140,7 @@ async def count_raw_kinds(bootstrap: str) -> dict[str, int]:
         values = await reader.values()
     kinds = {"start": 0, "end": 0, "stock": 0}
     for value in values:
-        kind = str(json.loads(value)["kind"])
-        kinds[kind] = kinds.get(kind, 0) + 1
+        for event in split(value):
+            kind = str(json.loads(event)["kind"])
+            kinds[kind] = kinds.get(kind, 0) + 1
     return kinds

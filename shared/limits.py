@@ -39,6 +39,12 @@ LON_RANGE: Final = (-180.0, 180.0)
 
 MESSAGE_MAX_BYTES: Final = 1_000_000
 """Kafka's default max.message.bytes (and aiokafka's max_request_size): no record may exceed it."""
+FRAME_EVENTS_DEFAULT: Final = 500
+"""Events per frame (`shared.frames`) unless a service's `frame_events` setting says otherwise."""
+FRAME_BYTES_DEFAULT: Final = 256 * 1024
+"""Bytes per frame: a quarter of `MESSAGE_MAX_BYTES`, so a frame always fits a record and a fetch."""
+FRAME_EVENTS_MAX: Final = 10_000
+"""A record holding more events than this is refused whole (dead letter or quarantine)."""
 DEAD_LETTER_PAYLOAD_MAX: Final = 16_384
 """Characters of the original payload a dead letter keeps (the rest is cut and marked); with the
 reason's limit below a dead letter stays far under `MESSAGE_MAX_BYTES` even at 4 bytes a character."""

@@ -89,7 +89,14 @@ def raw_kinds() -> list[Kind]:
     return [
         Kind("raw: not JSON", "raw", b"this is not json", "dead_letter", not_a_trip),
         Kind("raw: empty message", "raw", b"", "dead_letter", not_a_trip),
-        Kind("raw: JSON array", "raw", b"[1, 2, 3]", "dead_letter", not_a_trip),
+        Kind("raw: broken frame (unterminated JSON array)", "raw", b'[{"a": 1}, 2, 3', "dead_letter", not_a_trip),
+        Kind(
+            "raw: frame of 10,001 events",
+            "raw",
+            b"[" + b",".join([b"1"] * 10_001) + b"]",
+            "dead_letter",
+            "not a TripEvent or a frame of them: a frame of 10001 events (limit 10000)",
+        ),
         Kind(
             "raw: bytes that are not UTF-8",
             "raw",
@@ -198,6 +205,12 @@ def raw_kinds() -> list[Kind]:
     ]
 
 
+RAW_FRAME = [raw_event(500), raw_event(501, event_id="not-a-uuid"), raw_event(502)]
+"""A frame (one record, a JSON array of events) whose middle event is bad: only it is dead-lettered."""
+CLEAN_FRAME = [clean_event(510), clean_event(511, lat=None), clean_event(512)]
+"""The same on the clean topic: only the middle event is quarantined (its frame_index is 1)."""
+
+
 def clean_kinds() -> list[Kind]:
     n = 2000
     return [
@@ -205,6 +218,13 @@ def clean_kinds() -> list[Kind]:
             "clean: not JSON",
             "clean",
             b"\x00\x01 binary",
+            "quarantine",
+            "not a CleanEvent (unparseable JSON or no event_id)",
+        ),
+        Kind(
+            "clean: broken frame (unterminated JSON array)",
+            "clean",
+            b'[{"event_id": "x"}, ',
             "quarantine",
             "not a CleanEvent (unparseable JSON or no event_id)",
         ),

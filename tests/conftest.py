@@ -4,9 +4,11 @@ SparkSession, and helpers that wait on conditions with deadlines (never on fixed
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +103,39 @@ def shared_file(*parts: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class EventMessage:
+    """One event of a topic, as a test sees it: a record holding one event, or one element of a frame (a
+    record whose value is a JSON array of events). `key` is the record's key, or for a frame element
+    (frames have none) the event's station id; `index` is the element's place in its frame."""
+
+    topic: str
+    partition: int
+    offset: int
+    index: int
+    key: bytes
+    value: bytes
+    timestamp: int
+    framed: bool
+
+
+def event_messages(records: Iterable[Any]) -> list[EventMessage]:
+    """Records of a topic, frames split into their events (decoded with plain `json`, no project code)."""
+    out = []
+    for m in records:
+        data = json.loads(m.value)
+        framed = isinstance(data, list)
+        for index, event in enumerate(data if framed else [data]):
+            value = json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() if framed else m.value
+            station = event.get("station_id") if isinstance(event, dict) else None
+            key = m.key if m.key is not None else (station or "").encode()
+            out.append(EventMessage(m.topic, m.partition, m.offset, index, key, value, m.timestamp, framed))
+    return out
+
+
 async def read_topic(bootstrap: str, topic: str, at_least: int, containing: str = "") -> list[Any]:
-    """Messages of `topic` from the earliest offset (those whose value contains `containing`), once
-    at least `at_least` of them are there."""
+    """Events of `topic` from the earliest offset (those whose value contains `containing`; frames split
+    into their events, `EventMessage`), once at least `at_least` of them are there."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -119,7 +151,7 @@ async def read_topic(bootstrap: str, topic: str, at_least: int, containing: str 
         async def enough() -> bool:
             batch = await consumer.getmany(timeout_ms=500)
             for messages in batch.values():
-                found.extend(m for m in messages if containing in m.value.decode())
+                found.extend(m for m in event_messages(messages) if containing in m.value.decode())
             return len(found) >= at_least
 
         await eventually(f"{at_least} messages on {topic}", enough, deadline_s=120)

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaConsumer
 from devstack import paths
 from devstack.stack import Stack
 from services.producer.progress import peak_rss_mb
-from tests.conftest import eventually
+from tests.conftest import event_messages, eventually
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -134,6 +134,16 @@ def decoded(messages: list[Any]) -> list[dict[str, Any]]:
     return [json.loads(m.value) for m in messages]
 
 
+def assert_one_partition_per_station(messages: list[Any]) -> None:
+    """Every event of a station is in the same partition (what keying by station id gave per message)."""
+    partitions: dict[str, set[int]] = {}
+    for message in messages:
+        station = json.loads(message.value)["station_id"] or ""
+        partitions.setdefault(station, set()).add(message.partition)
+    spread = {station: found for station, found in partitions.items() if len(found) > 1}
+    assert not spread, f"stations in more than one partition: {spread}"
+
+
 def assert_station_order(messages: list[Any]) -> None:
     """Within each station (the message key), event times never go back."""
     last: dict[bytes, datetime] = {}
@@ -158,7 +168,7 @@ async def read_sides(bootstrap: str, topic: str, expected: set[tuple[str, str]],
         async def complete() -> bool:
             batch = await consumer.getmany(timeout_ms=1000, max_records=20_000)
             for messages in batch.values():
-                for m in messages:
+                for m in event_messages(messages):
                     if containing in m.value.decode():
                         event = json.loads(m.value)
                         seen[(event["trip_id"], event["kind"])] += 1

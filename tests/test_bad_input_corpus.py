@@ -25,7 +25,7 @@ from devstack.process import ManagedProcess
 from devstack.services import service_process
 from devstack.stack import Stack
 from shared import limits, topics
-from tests.bad_input_kinds import Kind, clean_event, clean_kinds, raw_event, raw_kinds
+from tests.bad_input_kinds import CLEAN_FRAME, RAW_FRAME, Kind, clean_event, clean_kinds, raw_event, raw_kinds
 from tests.conftest import eventually, read_topic, start_stack, stop_stack
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
@@ -41,6 +41,11 @@ class Run:
     sink: ManagedProcess
     at: dict[tuple[str, int, int], Kind] = field(default_factory=dict)
     """(topic, partition, offset) of each bad message -> its kind"""
+    frames: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """topic -> (partition, offset) of its mixed frame (`RAW_FRAME`, `CLEAN_FRAME`)"""
+
+
+FRAME_GOOD = [RAW_FRAME[0], RAW_FRAME[2], CLEAN_FRAME[0], CLEAN_FRAME[2]]
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +102,10 @@ async def run(own_stack: Stack) -> AsyncIterator[Run]:
                 result.at[(topic, meta.partition, meta.offset)] = kind
             for doc in good:
                 await producer.send_and_wait(topic, _encode(doc), key=str(doc["station_id"]).encode())
-        expected = len(VALID_RAW) + len(VALID_CLEAN) + sum(k.outcome == "clean" for k in kinds["raw"])
+        for topic, frame in ((topics.RAW, RAW_FRAME), (topics.CLEAN, CLEAN_FRAME)):
+            meta = await producer.send_and_wait(topic, json.dumps(frame).encode())
+            result.frames[topic] = (meta.partition, meta.offset)
+        expected = len(VALID_RAW) + len(VALID_CLEAN) + sum(k.outcome == "clean" for k in kinds["raw"]) + len(FRAME_GOOD)
         await eventually(
             "every valid event in Postgres",
             lambda: _fetchval(stack.postgres_dsn, f"SELECT count(*) = {expected} FROM records"),
@@ -105,7 +113,7 @@ async def run(own_stack: Stack) -> AsyncIterator[Run]:
         )
         await eventually(
             "every sink kind quarantined",
-            lambda: _fetchval(stack.postgres_dsn, f"SELECT count(*) = {len(kinds['clean'])} FROM sink_quarantine"),
+            lambda: _fetchval(stack.postgres_dsn, f"SELECT count(*) = {len(kinds['clean']) + 1} FROM sink_quarantine"),
             deadline_s=60,
         )
         yield result
@@ -117,9 +125,13 @@ async def run(own_stack: Stack) -> AsyncIterator[Run]:
 
 async def test_every_raw_kind_ends_as_stated(run: Run) -> None:
     bad = {at: kind for at, kind in run.at.items() if at[0] == topics.RAW and kind.outcome == "dead_letter"}
-    messages = await read_topic(run.stack.kafka.bootstrap, topics.DEAD_LETTER, len(bad))
+    messages = await read_topic(run.stack.kafka.bootstrap, topics.DEAD_LETTER, len(bad) + 1)
     letters = {json.loads(m.value)["source"]: (json.loads(m.value), len(m.value)) for m in messages}
-    assert len(letters) == len(messages) == len(bad), "one dead letter per bad raw message"
+    assert len(letters) == len(messages) == len(bad) + 1, "one dead letter per bad raw message or frame element"
+    partition, offset = run.frames[topics.RAW]
+    letter, _ = letters.pop(f"{topics.RAW}/{partition}@{offset}#1")
+    assert letter["reason"].startswith("event_id 'not-a-uuid' is not a UUID")
+    assert letter["payload"] == json.dumps(RAW_FRAME[1]), "the bad element alone, not its frame"
     for (topic, partition, offset), kind in bad.items():
         letter, size = letters[f"{topic}/{partition}@{offset}"]
         assert letter["stage"] == "enricher", kind.name
@@ -143,7 +155,7 @@ async def test_valid_events_arrive_intact_beside_the_bad_ones(run: Run) -> None:
         streets = {r["station_id"]: r["street"] for r in await conn.fetch("SELECT station_id, street FROM location")}
     finally:
         await conn.close()
-    for doc in [raw_event(n) for n in VALID_RAW] + [clean_event(n) for n in VALID_CLEAN]:
+    for doc in [raw_event(n) for n in VALID_RAW] + [clean_event(n) for n in VALID_CLEAN] + FRAME_GOOD:
         row = rows.pop(str(doc["event_id"]))
         assert row["station_id"] == doc["station_id"]
         assert row["kind"] == doc["kind"]
@@ -165,7 +177,12 @@ async def test_every_sink_kind_is_quarantined_with_its_reason_and_coordinates(ru
         rows = await conn.fetch("SELECT * FROM sink_quarantine")
     finally:
         await conn.close()
-    found = {(r["topic"], r["kafka_partition"], r["kafka_offset"]): r for r in rows}
+    by_element = {(r["topic"], r["kafka_partition"], r["kafka_offset"], r["frame_index"]): r for r in rows}
+    partition, offset = run.frames[topics.CLEAN]
+    element = by_element.pop((topics.CLEAN, partition, offset, 1))
+    assert element["reason"] == "lat or lon is missing"
+    assert str(CLEAN_FRAME[1]["event_id"]).encode() in bytes(element["payload"]), "the element, as Spark parsed it"
+    found = {at[:3]: row for at, row in by_element.items() if at[3] == 0}
     assert set(found) == set(bad)
     for at, kind in bad.items():
         assert found[at]["reason"] == kind.reason, kind.name
@@ -188,7 +205,13 @@ async def test_sink_rides_out_a_postgres_restart_then_stops_with_exit_0(run: Run
         await producer.stop()
     stack.postgres.start()
     stack.postgres.wait_ready()
-    total = len(VALID_RAW) + len(VALID_CLEAN) + sum(k.outcome == "clean" for k in raw_kinds()) + len(AFTER_RESTART)
+    total = (
+        len(VALID_RAW)
+        + len(VALID_CLEAN)
+        + sum(k.outcome == "clean" for k in raw_kinds())
+        + len(FRAME_GOOD)
+        + len(AFTER_RESTART)
+    )
     await eventually(
         "events published while postgres was down are written after it returns",
         lambda: _fetchval(stack.postgres_dsn, f"SELECT count(*) = {total} FROM records"),

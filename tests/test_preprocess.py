@@ -33,7 +33,7 @@ from services.spark_sink.preprocess import columns, job
 from services.spark_sink.preprocess.s3a import configure_s3a
 from shared import topics
 from shared.events import EVENT_NAMESPACE, TripEvent, field_names
-from tests.conftest import eventually, shared_file
+from tests.conftest import event_messages, eventually, shared_file
 from tests.producer_runs import producer_env, run_producer
 
 pytestmark = [pytest.mark.stack, pytest.mark.spark]
@@ -197,10 +197,10 @@ async def end_offsets(stack: Stack, topic: str) -> dict[int, int]:
 async def read_range(
     stack: Stack, topic: str, start: dict[int, int], end: dict[int, int]
 ) -> dict[int, list[tuple[bytes | None, bytes | None]]]:
-    """(key, value) per partition between two sets of offsets."""
+    """(key, value) of each event per partition between two sets of offsets (frames split)."""
     kafka = AIOKafkaConsumer(bootstrap_servers=stack.kafka.bootstrap, enable_auto_commit=False)
     await kafka.start()
-    out: dict[int, list[tuple[bytes | None, bytes | None]]] = {p: [] for p in start}
+    out: dict[int, list[Any]] = {p: [] for p in start}
     try:
         parts = [TopicPartition(topic, p) for p in start if end[p] > start[p]]
         kafka.assign(parts)
@@ -209,13 +209,13 @@ async def read_range(
 
         async def done() -> bool:
             for tp, messages in (await kafka.getmany(timeout_ms=500)).items():
-                out[tp.partition] += [(m.key, m.value) for m in messages if m.offset < end[tp.partition]]
+                out[tp.partition] += [m for m in messages if m.offset < end[tp.partition]]
             return all(len(out[p]) >= end[p] - start[p] for p in start)
 
         await eventually(f"records of {topic}", done, deadline_s=120)
     finally:
         await kafka.stop()
-    return out
+    return {p: [(e.key, e.value) for e in event_messages(records)] for p, records in out.items()}
 
 
 def dst_days() -> list[date]:

@@ -23,9 +23,17 @@ class EnricherSettings(KafkaSettings):
     auto_offset_reset: str = "earliest"
 
     # Batching (issue 10): one normalise/send loop and one delivery wait per batch, not per event.
-    enricher_batch_max: int = Field(default=5000, ge=1, description="events per agent batch")
+    enricher_batch_max: int = Field(default=32, ge=1, description="records (frames or single events) per agent batch")
     enricher_batch_within_s: float = Field(default=0.05, gt=0, description="wait at most this for a full batch")
-    stream_buffer_maxsize: int = Field(default=32768, ge=1, description="faust's per-partition event buffer")
+    stream_buffer_maxsize: int = Field(
+        default=256, ge=1, description="faust's per-partition buffer of records (a frame is one record)"
+    )
+    frame_events: int = Field(
+        default=limits.FRAME_EVENTS_DEFAULT,
+        ge=1,
+        le=limits.FRAME_EVENTS_MAX,
+        description="clean events per clean-topic record (a frame, shared/frames.py)",
+    )
     max_fetch_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="consumer fetch size per partition")
     producer_linger_s: float = Field(default=0.005, ge=0, description="producer linger (seconds)")
     producer_max_batch_bytes: int = Field(default=512 * 1024, ge=1024, description="producer batch per partition")

@@ -8,6 +8,11 @@ position). Two windows are in flight at a time, so the broker works while Python
 Per partition, batches go out in the order they were filled, so each station's events stay ordered
 (the producer is idempotent: retries do not reorder or duplicate).
 
+Frames (`shared.frames`): items of a topic in `frame_topics` (the raw topic) are packed, per partition and
+in order, into frames of up to `frame_events` events; each frame is one record (key: none, the partition
+is chosen from the events' station key as before). The enricher and the sink pay their per-record costs
+once per frame. Other topics (dead letters) keep one record per item.
+
 Pacing (`Pacer`): an item due in the future first flushes what is open, then waits.
 """
 
@@ -21,6 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
+
+from shared import limits
+from shared.frames import FrameBuilder
 
 Item = tuple[str, bytes, bytes, int | None]
 """(topic, key, value, event time in µs or None)"""
@@ -49,8 +57,12 @@ class Publisher:
         window: int = 50_000,
         on_acked: Callable[[int], None] = lambda position: None,
         on_item: Callable[[int, int | None], None] = lambda position, time_us: None,
+        frame_topics: frozenset[str] = frozenset(),
+        frame_events: int = limits.FRAME_EVENTS_DEFAULT,
+        frame_bytes: int = limits.FRAME_BYTES_DEFAULT,
     ) -> None:
         self.kafka = kafka
+        self._frames = {topic: FrameBuilder(frame_events, frame_bytes) for topic in frame_topics if frame_events > 1}
         self.window = window
         self.on_acked = on_acked
         self.on_item = on_item
@@ -78,15 +90,12 @@ class Publisher:
             if pacer is not None and time_us is not None and (delay := pacer.delay(time_us)) > 0:
                 await self._send_open()
                 await asyncio.sleep(delay)
-            tp = (topic, self.partition(topic, key))
-            builder = self._open.get(tp)
-            if builder is None:
-                builder = self._open[tp] = self.kafka.create_batch()
-            if builder.append(key=key, value=value, timestamp=None) is None:
-                await self._send(tp, builder)
-                builder = self._open[tp] = self.kafka.create_batch()
-                if builder.append(key=key, value=value, timestamp=None) is None:
-                    raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch ({topic})")
+            partition = self.partition(topic, key)
+            frames = self._frames.get(topic)
+            if frames is None:
+                await self._append((topic, partition), key, value)
+            elif (frame := frames.add(partition, value)) is not None:
+                await self._append((topic, partition), None, frame)
             position += 1
             self.on_item(position, time_us)
             if position % every == 0:
@@ -94,10 +103,23 @@ class Publisher:
         await self._end_window(position, keep=0)
         return position
 
+    async def _append(self, tp: tuple[str, int], key: bytes | None, value: bytes) -> None:
+        builder = self._open.get(tp)
+        if builder is None:
+            builder = self._open[tp] = self.kafka.create_batch()
+        if builder.append(key=key, value=value, timestamp=None) is None:
+            await self._send(tp, builder)
+            builder = self._open[tp] = self.kafka.create_batch()
+            if builder.append(key=key, value=value, timestamp=None) is None:
+                raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch ({tp[0]})")
+
     async def _send(self, tp: tuple[str, int], builder: Any) -> None:
         self._sent.append(await self.kafka.send_batch(builder, tp[0], partition=tp[1]))
 
     async def _send_open(self) -> None:
+        for topic, frames in self._frames.items():
+            for partition, frame in frames.drain():
+                await self._append((topic, partition), None, frame)
         for tp, builder in list(self._open.items()):
             if builder.record_count():
                 await self._send(tp, builder)

@@ -272,7 +272,14 @@ class Replayer:
             position.published = at
             checkpoint.save(position)
 
-        publisher = Publisher(self.kafka, self.settings.window_events, on_acked=acked, on_item=self.progress.item)
+        publisher = Publisher(
+            self.kafka,
+            self.settings.window_events,
+            on_acked=acked,
+            on_item=self.progress.item,
+            frame_topics=frozenset({topics.RAW}),
+            frame_events=self.settings.frame_events,
+        )
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
         sequence = itertools.islice(self._sequence(checkpoint, runs, stock, mine), position.published, None)
         pacer = None

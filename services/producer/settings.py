@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, AwareDatetime, Field, SecretStr
 
-from shared.limits import EARLIEST_EVENT_TIME
+from shared.limits import EARLIEST_EVENT_TIME, FRAME_EVENTS_DEFAULT, FRAME_EVENTS_MAX
 from shared.settings import KafkaSettings
 
 
@@ -28,6 +28,12 @@ class ProducerSettings(KafkaSettings):
         default=Path(".local/producer"), description="resume positions and sorted spill files, one directory per run"
     )
     run_events: int = Field(default=300_000, ge=1000, description="events sorted in memory per spill run")
+    frame_events: int = Field(
+        default=FRAME_EVENTS_DEFAULT,
+        ge=1,
+        le=FRAME_EVENTS_MAX,
+        description="events per raw-topic record (a frame, shared/frames.py); 1 = one record per event",
+    )
     window_events: int = Field(default=50_000, ge=100, description="events per acknowledged (resumable) window")
     plausible_from: AwareDatetime = EARLIEST_EVENT_TIME
     plausible_until: AwareDatetime | None = Field(default=None, description="unset: now + 1 day")

@@ -29,6 +29,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from services.spark_sink import quarantine
 from services.spark_sink.postgres_writer import STAGING_COLUMNS, BatchResult, write_events
 from services.spark_sink.quarantine import POISON, Quarantined
+from services.spark_sink.stream import COORDINATE_COLUMNS
 from shared import topics
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class BatchWriter:
         good = table.filter(pc.invert(rejected))
         bad = quarantine.from_rows(table.filter(rejected).to_pylist()) if table.num_rows else []
         rows = rows_of(good)
-        coordinates = list(zip(*(good.column(c).to_pylist() for c in ("topic", "partition", "offset")), strict=True))
+        coordinates = list(zip(*(good.column(c).to_pylist() for c in COORDINATE_COLUMNS), strict=True))
         converted = time.monotonic()
         result = self._run(self._write_with_retries(batch_id, rows, coordinates, bad))
         done = time.monotonic()
@@ -167,9 +168,9 @@ class BatchWriter:
         # (probe transactions that are rolled back), quarantine them, write the rest.
         refused = await self._isolate(conn, batch_id, rows, 0)
         for index, why in refused:
-            topic, partition, offset = coordinates[index]
+            topic, partition, offset, frame_index = coordinates[index]
             payload = json.dumps(dict(zip(STAGING_COLUMNS, rows[index], strict=True)), default=str).encode()
-            bad.append(Quarantined(topic, partition, offset, f"postgres refused it: {why}", payload))
+            bad.append(Quarantined(topic, partition, offset, f"postgres refused it: {why}", payload, frame_index))
         keep = [row for n, row in enumerate(rows) if n not in {index for index, _ in refused}]
         async with conn.transaction():
             await quarantine.insert(conn, batch_id, bad)

@@ -58,19 +58,31 @@ class Quarantined:
     offset: int
     reason: str
     payload: bytes
+    frame_index: int = 0
+    """the event's place in its record's frame (shared/frames.py); 0 for a single-event record"""
 
 
 def from_rows(rows: Sequence[dict[str, Any]]) -> list[Quarantined]:
     """Rejected rows of a batch (Arrow `to_pylist()` dicts) as quarantine records."""
     return [
-        Quarantined(r["topic"], int(r["partition"]), int(r["offset"]), str(r["reject_reason"]), r["payload"] or b"")
+        Quarantined(
+            r["topic"],
+            int(r["partition"]),
+            int(r["offset"]),
+            str(r["reject_reason"]),
+            r["payload"] or b"",
+            int(r.get("frame_index") or 0),
+        )
         for r in rows
     ]
 
 
 _INSERT = """
-INSERT INTO sink_quarantine (topic, kafka_partition, kafka_offset, batch_id, reason, payload, payload_bytes)
-SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::int[])
+INSERT INTO sink_quarantine
+    (topic, kafka_partition, kafka_offset, batch_id, reason, payload, payload_bytes, frame_index)
+SELECT * FROM unnest(
+    $1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[], $6::bytea[], $7::int[], $8::int[]
+)
 ON CONFLICT DO NOTHING
 """
 
@@ -88,6 +100,7 @@ async def insert(conn: Any, batch_id: int, records: Sequence[Quarantined]) -> No
         [limits.clip(limits_safe(q.reason), limits.DEAD_LETTER_REASON_MAX) for q in records],
         [q.payload[:PAYLOAD_MAX_BYTES] for q in records],
         [len(q.payload) for q in records],
+        [q.frame_index for q in records],
     )
 
 

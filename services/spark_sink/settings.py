@@ -19,9 +19,12 @@ class SparkSinkSettings(KafkaSettings):
     trigger_seconds: float = Field(default=5.0, gt=0)
     starting_offsets: str = "earliest"
     max_offsets_per_trigger: int | None = Field(
-        default=250_000,
+        default=200,
         ge=1,
-        description="events per micro-batch at most: a backlog is worked off in bounded batches, not one huge one",
+        description=(
+            "clean-topic records per micro-batch at most (a record is a frame of up to BIKESHARE_FRAME_EVENTS "
+            "events, 500: about 100,000 events): a backlog is worked off in bounded batches, not one huge one"
+        ),
     )
     kafka_fetch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, description="Spark's Kafka consumer fetch")
     shuffle_partitions: int = Field(default=3, ge=1)

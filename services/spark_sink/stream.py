@@ -1,5 +1,11 @@
 """The streaming query: Kafka clean topic -> parsed, checked `CleanEvent` columns -> `foreachBatch` writer.
 
+A clean-topic record is a frame (`shared.frames`: a JSON array of events) or a single event object; Spark
+parses both with one `from_json` to an array of structs (an object is taken as an array of one) and
+explodes it, so each event is a row with its record's Kafka coordinates and its `frame_index`. A record
+that is not JSON is one rejected row holding the whole record; a frame element with a wrong field is
+rejected alone (Spark's partial results), with the element as Spark parsed it as its payload.
+
 Parsing and the storability checks run in Spark's JVM (vectorised, on the executors): every row leaves
 with either its typed columns and `reject_reason` NULL, or a `reject_reason` and its original bytes
 (`payload`, only then) so the driver can quarantine it without a second read of Kafka. The checks mirror
@@ -20,7 +26,7 @@ from shared import limits, topics
 from shared.events import CleanEvent, EventKind, field_names, spark_ddl
 
 EVENT_COLUMNS = field_names(CleanEvent)
-COORDINATE_COLUMNS = ("topic", "partition", "offset")
+COORDINATE_COLUMNS = ("topic", "partition", "offset", "frame_index")
 UUID_PATTERN = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 # Characters Postgres refuses (NUL) or that corrupt logs and the map: C0 and C1 controls, DEL.
 CONTROL_PATTERN = "[\\x{0}-\\x{1f}\\x{7f}-\\x{9f}]"
@@ -63,19 +69,41 @@ def reject_reason() -> Column:
 
 
 def parse_clean_events(kafka_rows: DataFrame) -> DataFrame:
-    """Kafka rows -> one column per `CleanEvent` field (event_time as a UTC timestamp), `reject_reason`,
-    the original bytes as `payload` for rejected rows only, and the Kafka coordinates."""
-    parsed = F.from_json(F.col("value").cast("string"), spark_ddl(CleanEvent))
-    events = kafka_rows.select(parsed.alias("e"), "value", *COORDINATE_COLUMNS).select(
-        *(F.col(f"e.{name}").alias(name) for name in EVENT_COLUMNS), "value", *COORDINATE_COLUMNS
+    """Kafka rows -> one row per event: a column per `CleanEvent` field (event_time as a UTC timestamp),
+    `reject_reason`, the original bytes as `payload` for rejected rows only, and the Kafka coordinates."""
+    text = F.col("value").cast("string")
+    records = kafka_rows.select(
+        F.from_json(text, f"ARRAY<STRUCT<{spark_ddl(CleanEvent)}>>").alias("events"),
+        # Once per record, before the explode: the record's text is a whole frame (up to 256 KiB).
+        F.ltrim(text).startswith("[").alias("framed"),
+        "value",
+        "topic",
+        "partition",
+        "offset",
+    )
+    exploded = records.select(
+        F.posexplode_outer("events").alias("frame_index", "e"), "framed", "value", "topic", "partition", "offset"
+    )
+    events = exploded.select(
+        *(F.col(f"e.{name}").alias(name) for name in EVENT_COLUMNS),
+        "e",
+        "framed",
+        "value",
+        "topic",
+        "partition",
+        "offset",
+        F.coalesce(F.col("frame_index"), F.lit(0)).alias("frame_index"),
     )
     events = events.withColumn("count", F.coalesce(F.col("count"), F.lit(1))).withColumn(
         "event_ts", F.col("event_time").try_cast("timestamp")
     )
     events = events.withColumn("reject_reason", reject_reason())
+    # A rejected frame element's payload is the element as Spark parsed it (its own bytes are not kept
+    # apart); a rejected single-event record's, or an unparseable record's, is the record itself.
+    element = F.when(F.col("e").isNotNull() & F.col("framed"), F.to_json("e").cast("binary")).otherwise(F.col("value"))
     return events.select(
         *(F.col("event_ts").alias(name) if name == "event_time" else F.col(name) for name in EVENT_COLUMNS),
-        F.when(F.col("reject_reason").isNotNull(), F.col("value")).alias("payload"),
+        F.when(F.col("reject_reason").isNotNull(), element).alias("payload"),
         "reject_reason",
         *COORDINATE_COLUMNS,
     )

@@ -5,6 +5,9 @@ or by the events' own `event_time` (`--by event-time`: reads the whole topic, ke
 range). Keys, headers and timestamps are kept; the partition too when `--keep-partitions` (default:
 the target's partitioner decides by key, which is the same partition when counts match).
 `--speed N` paces by the chosen clock: N seconds of data per second (1 = as it happened).
+A frame (`shared.frames`: one record holding many events, no key) keeps its partition, which its events'
+stations chose; by event time, only its events inside the range are copied, as a frame of their own.
+Counts (read, copied, outside the range, undecodable) are of events.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, Literal
 
 from aiokafka import AIOKafkaProducer
 
+from shared.frames import FrameError, is_frame, join, split
 from tools.replay.common import (
     Progress,
     Refused,
@@ -40,6 +44,16 @@ class CopyReport:
     outside_range: int = 0
     undecodable: int = 0
     seconds: float = 0.0
+
+
+def events_of(value: bytes | None) -> list[bytes | None]:
+    """The events of a record: each element of a frame, else the record's value itself."""
+    if value is None:
+        return [None]
+    try:
+        return list(split(value))
+    except FrameError:
+        return [value]
 
 
 class Pacer:
@@ -103,30 +117,40 @@ async def copy_topic(
                 (m for tp, ms in batches.items() for m in ms if m.offset < end[tp]), key=lambda m: m.timestamp
             )
             for m in messages:
-                report.read += 1
                 progress.advance()
+                events = events_of(m.value)
+                report.read += len(events)
                 when: float = m.timestamp
+                value = m.value
                 if not by_kafka:
-                    moment = event_time(m.value)
-                    if moment is None:
-                        report.undecodable += 1
+                    kept: list[tuple[float, bytes | None]] = []
+                    for event in events:
+                        moment = event_time(event)
+                        if moment is None:
+                            report.undecodable += 1
+                        elif (lo is not None and to_ms(moment) < lo) or (hi is not None and to_ms(moment) >= hi):
+                            report.outside_range += 1
+                        else:
+                            kept.append((to_ms(moment), event))
+                    if not kept:
                         continue
-                    when = to_ms(moment)
-                    if (lo is not None and when < lo) or (hi is not None and when >= hi):
-                        report.outside_range += 1
-                        continue
+                    when = kept[0][0]
+                    if m.value is not None and is_frame(m.value) and len(kept) < len(events):
+                        value = join([event or b"" for _, event in kept])
+                    events = [event for _, event in kept]
                 await pacer.wait(when)
+                framed = m.value is not None and is_frame(m.value)
                 pending.append(
                     await producer.send(
                         target,
-                        value=m.value,
+                        value=value,
                         key=m.key,
-                        partition=m.partition if keep_partitions else None,
+                        partition=m.partition if keep_partitions or framed else None,
                         timestamp_ms=m.timestamp,
                         headers=list(m.headers),
                     )
                 )
-                report.copied += 1
+                report.copied += len(events)
             if len(pending) >= 5000:
                 await asyncio.gather(*pending)
                 pending.clear()

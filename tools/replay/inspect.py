@@ -18,6 +18,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from shared import topics
 from shared.events import EventError, EventKind, decode_dead_letter
+from shared.frames import FrameError, is_frame, split
 from tools.replay.common import Progress, admin, consumer, group_states, partitions_of, start_consumer
 from tools.replay.reset import latest_batch
 
@@ -161,7 +162,8 @@ class HistoryRow:
 async def station_history(
     bootstrap: str, station_id: str, topic: str = topics.CLEAN, every_partition: bool = False
 ) -> tuple[list[HistoryRow], int]:
-    """The station's events in event-time order, and how many records could not be read as events."""
+    """The station's events in event-time order (frames split, `shared.frames`), and how many records or
+    frame elements could not be read as events."""
     kafka = consumer(bootstrap, group_id=None)
     await start_consumer(kafka)
     try:
@@ -174,21 +176,22 @@ async def station_history(
     unreadable = 0
     for partition, offset, value in await read_all(bootstrap, topic, wanted):
         try:
-            event = _station_event.decode(value or b"")
-        except EventError:
+            parts = split(value or b"")
+        except FrameError:
             unreadable += 1
             continue
-        if event.station_id == station_id:
-            rows.append(
-                HistoryRow(
-                    event.event_time,
-                    event.kind.value,
-                    event.bike_id,
-                    event.count,
-                    event.event_id,
-                    f"{topic}/{partition}@{offset}",
+        framed = len(parts) > 1 or is_frame(value or b"")
+        for index, part in enumerate(parts):
+            try:
+                event = _station_event.decode(part)
+            except EventError:
+                unreadable += 1
+                continue
+            if event.station_id == station_id:
+                where = f"{topic}/{partition}@{offset}" + (f"#{index}" if framed else "")
+                rows.append(
+                    HistoryRow(event.event_time, event.kind.value, event.bike_id, event.count, event.event_id, where)
                 )
-            )
     rows.sort(key=lambda r: (r.event_time, r.event_id))
     return rows, unreadable
 
