@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from shared import topics
 from shared.frames import split
@@ -107,11 +108,14 @@ class TopicReader:
 
 
 async def group_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    """The consumer group's committed offsets on `topic` ({} before its first commit)."""
+    """The consumer group's committed offsets on `topic` ({} before its first commit, or while the group's
+    coordinator is not available yet: the next poll asks again)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
     await admin.start()
     try:
         offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:
+        return {}
     finally:
         with contextlib.suppress(Exception):
             await admin.close()
