@@ -46,7 +46,7 @@ MAX_SPAN_M = 900.0  # a chord longer than this on a bending street (Broadway, Bo
 NEAR = 10  # a number this close to a known one (and no pair around it) takes that building's point
 EXTRA = 60  # numbers past the first/last known one that may be extrapolated
 EXTRA_M = 250.0  # and at most this far from it
-PRECISION_M = {"address_point": 25.0, "between": 60.0, "near": 60.0, "beyond": 120.0, "named_place": 150.0}
+PRECISION_M = {"address_point": 25.0, "between": 60.0, "near": 80.0, "beyond": 120.0, "named_place": 150.0}
 _HOUSE = re.compile(r"^(\d{1,5})\s+(\D.*)$")
 # Spellings that differ between the source and riders; applied word by word to the canonical key.
 _KEY_WORDS = {"center": "centre", "saint": "st", "pennsylvania": "penn", "square": "sq", "place": "pl",
@@ -178,7 +178,8 @@ class NamedStreets:
             if any(f"{side} {key}" in self._table for side in ("e", "w")):
                 raise NoRule(f"say East or West: {street} has numbers on both sides (E {street}, W {street})")
             raise NoRule(
-                f"{street} has no house numbers known offline; enter the nearest crossing, such as {street} & Broadway"
+                f"{street} has no house numbers known offline; "
+                f"enter {street} and a cross street instead, such as W 52 St & 11 Ave"
             )
         if house in numbers:
             p = numbers[house]
@@ -223,7 +224,7 @@ def _beyond(house: int, street: Street, numbers: dict[int, Point]) -> Found:
     if known[0] < house < known[-1]:
         raise NoRule(
             f"{house} {street} falls in a stretch where the known house numbers are too far apart to place it; "
-            f"enter the nearest crossing, such as {street} & Broadway"
+            f"enter {street} and a cross street instead, such as W 52 St & 11 Ave"
         )
     end = known[0] if house < known[0] else known[-1]
     base = [n for n in known if n != end and abs(n - end) <= 150]
@@ -239,5 +240,5 @@ def _beyond(house: int, street: Street, numbers: dict[int, Point]) -> Found:
                 return Found(lat, lon, "named_street", PRECISION_M["beyond"], label)
     raise NoRule(
         f"{house} {street} is outside the house numbers known offline on that street ({known[0]}-{known[-1]}); "
-        f"enter the nearest crossing, such as {street} & Broadway"
+        f"enter {street} and a cross street instead, such as W 52 St & 11 Ave"
     )
