@@ -50,7 +50,8 @@ PRECISION_M = {"address_point": 25.0, "between": 60.0, "near": 80.0, "beyond": 1
 _HOUSE = re.compile(r"^(\d{1,5})\s+(\D.*)$")
 # Spellings that differ between the source and riders; applied word by word to the canonical key.
 _KEY_WORDS = {"center": "centre", "saint": "st", "pennsylvania": "penn", "square": "sq", "place": "pl",
-              "street": "st", "plaza": "plz", "south": "s", "north": "n", "lane": "ln"}  # fmt: skip
+              "street": "st", "plaza": "plz", "south": "s", "north": "n", "east": "e", "west": "w",
+              "lane": "ln"}  # fmt: skip
 _JOINED = {"mac dougal": "macdougal", "la guardia": "laguardia"}
 
 
