@@ -106,7 +106,7 @@ async def test_a_pushed_batch_changes_the_numbers(search_app: Any) -> None:
         ("", 400, None),
         ("<script>alert(1)</script>", 400, "format"),
         ("1 Park Avenue " + "x" * 300, 400, None),
-        ("11 Wall Street", 404, "not_found"),
+        ("285 Fulton Street", 404, "not_found"),
     ],
 )
 async def test_bad_queries_get_a_clear_error(search_app: Any, query: str, status: int, reason: str | None) -> None:

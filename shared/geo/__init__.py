@@ -6,11 +6,12 @@ Public API (used by the web and available to the enricher):
     geocode("350 5th Ave")          # Result(lat, lon, method="avenue_key_number", precision_m=110, ...)
     geocode("hello")                # Rejection(error="Enter a building number ...", reason="format")
 
-`geocode` uses one process-wide offline `Geocoder` built on first use (≈0.4 s under load: it reads the station
-catalogue and fits the grid); nothing is read at import. Build your own `Geocoder(online=...)` to add
-the Nominatim fallback. Modules: streets (names), parse (usaddress), gazetteer (catalogue crossings),
-frame (rotated grid frame), grid (fitted streets and avenues), rules (house numbers), online (Nominatim),
-blocks ("within N blocks"), geocoder (the method order), result.
+`geocode` uses one process-wide offline `Geocoder` built on first use (≈0.6 s under load: it reads the station
+catalogue, fits the grid and loads the named-street table); nothing is read at import. Build your own
+`Geocoder(online=...)` to add the Nominatim fallback. Modules: streets (names), parse (usaddress), gazetteer
+(catalogue crossings), frame (rotated grid frame), grid (fitted streets and avenues), rules (house numbers),
+named (named streets: NYC building points), online (Nominatim), blocks ("within N blocks"), geocoder (the
+method order), result.
 """
 
 from __future__ import annotations

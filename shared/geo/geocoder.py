@@ -7,7 +7,11 @@ Order of methods (the first that answers wins; each result says which one and ho
 3. an avenue and a numbered street not in the catalogue: the fitted grid  → grid_crossing, 50 m
 4. a Manhattan avenue address: key-number rule, placed on the avenue      → avenue_key_number, 110 m
 5. a Manhattan numbered-street address: 100 per avenue block              → crosstown_number, 90 m
-6. anything else, when an online server is configured                     → nominatim, 50 m
+6. a Manhattan address no rule covers (Wall St, Lower Broadway, the Bowery, the Village): NYC building
+   points of that street (`named.py`): the building itself                → address_point, 25 m
+   between the two nearest known numbers (past the last one: 120 m)       → named_street, 60 m
+   a plaza's numbered building (Penn Plaza): the middle of its buildings  → named_place, 150 m
+7. anything else, when an online server is configured                     → nominatim, 50 m
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 from shared.geo.frame import from_grid, in_manhattan, to_grid
 from shared.geo.gazetteer import Gazetteer, Place
 from shared.geo.grid import Grid
+from shared.geo.named import NamedStreets
 from shared.geo.online import OnlineError, OnlineGeocoder
 from shared.geo.parse import Address, BadAddress, Crossing, clean, parse
 from shared.geo.result import Rejection, Result
@@ -26,7 +31,8 @@ from shared.geo.streets import Street
 logger = logging.getLogger(__name__)
 
 PRECISION_M = {"station_name": 25.0, "gazetteer_crossing": 30.0, "grid_crossing": 50.0,
-               "avenue_key_number": 110.0, "crosstown_number": 90.0, "nominatim": 50.0}  # fmt: skip
+               "avenue_key_number": 110.0, "crosstown_number": 90.0, "address_point": 25.0, "named_street": 60.0,
+               "named_place": 150.0, "nominatim": 50.0}  # fmt: skip
 _OUTER = {"Brooklyn", "Queens", "Bronx", "Jersey City", "Hoboken"}
 
 
@@ -35,6 +41,7 @@ class Geocoder:
         self.gazetteer = gazetteer or Gazetteer.from_catalogue()
         self.grid = Grid(self.gazetteer)
         self.avenues = AvenueRule()
+        self.named = NamedStreets.from_reference(self.gazetteer)
         self.online = online
 
     def geocode(self, text: str) -> Result | Rejection:
@@ -88,9 +95,20 @@ class Geocoder:
         return None if v is None else from_grid(u, v)
 
     def _address(self, query: str, address: Address) -> Result | Rejection:
-        street = address.street
         if address.borough in _OUTER:
             raise NoRule(f"house numbers in {address.borough} are not known offline; enter a crossing of two streets")
+        try:
+            return self._by_rule(query, address)
+        except NoRule as rule_failed:
+            # No arithmetic for this number: NYC's building points of the street, if the table has them.
+            try:
+                found = self.named.locate(address.number, address.street)
+            except NoRule as named_failed:
+                raise (named_failed if address.street.kind == "named" else rule_failed) from None
+            return Result(query, found.lat, found.lon, found.method, found.precision_m, found.label)  # type: ignore[arg-type]
+
+    def _by_rule(self, query: str, address: Address) -> Result:
+        street = address.street
         if street.kind == "avenue" and street.key in self.avenues.avenues:
             number = self.avenues.cross_street(street.key, address.number)
             u = self.grid.street_u(number)

@@ -23,6 +23,10 @@ _BOROUGHS = {"manhattan": "Manhattan", "new york": "Manhattan", "nyc": "Manhatta
              "hoboken": "Hoboken", "long island city": "Queens", "astoria": "Queens"}  # fmt: skip
 
 
+# The side of a square, which usaddress sometimes takes for a building name: "30 Union Square West".
+_SQUARE_SIDE = re.compile(r"^(\d{1,5})\s+([A-Za-z][A-Za-z .']*\s(?:square|sq)\.?\s(?:north|south|east|west))$", re.I)
+
+
 class BadAddress(ValueError):
     """The text is not a building address or a crossing; `str()` is the message for the user."""
 
@@ -87,6 +91,9 @@ def parse(text: str) -> Address | Crossing:
         raise BadAddress(f"{EXPECTED}.") from None
     parts = {label: value.strip(" ,") for label, value in tagged.items()}
     if kind != "Street Address" or "AddressNumber" not in parts:
+        side = _SQUARE_SIDE.match(text.partition(",")[0].strip())
+        if side is not None and (street := normalise(side.group(2))) is not None and int(side.group(1)) > 0:
+            return Address(int(side.group(1)), street, None)  # usaddress reads "30 Union Square West" as a name
         raise BadAddress(f"{EXPECTED}.")
     number = re.match(r"^(\d{1,5})(?:\s*-\s*\d+)?$", parts["AddressNumber"])
     street = _street(parts, _STREET_PARTS)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 Method = Literal["avenue_key_number", "crosstown_number", "gazetteer_crossing", "grid_crossing", "station_name",
-                 "nominatim"]  # fmt: skip
+                 "address_point", "named_street", "named_place", "nominatim"]  # fmt: skip
 Reason = Literal["format", "not_found", "outside"]
 
 

@@ -100,6 +100,8 @@ def normalise(text: str) -> Street | None:
         return Street("avenue", _AVENUE_ALIASES[whole])
     if whole in ("w broadway", "west broadway"):
         return Street("named", "West Broadway")
+    if whole in ("e broadway", "east broadway"):
+        return Street("named", "East Broadway")  # the Lower East Side's own street, not Broadway
     direction = ""
     if len(tokens) > 1 and tokens[0] in _DIRECTIONS and not (tokens[0] in ("n", "s") and len(tokens) == 2):
         direction = _DIRECTIONS[tokens[0]]

@@ -1,20 +1,27 @@
 """Accuracy on real Manhattan addresses with published coordinates (`data/reference/manhattan_test_addresses.csv`,
-each row names its source): at least 95 % within 160 m (two short blocks) offline.
+each row names its source), offline, within 160 m (two short blocks).
 
-Group `rules` is addresses on avenues and numbered streets (what the offline rules cover); group `named`
-(Wall St, Rockefeller Plaza, ...) has no offline rule and must be rejected with a reason, not guessed.
-Run with `-s` to see the figure and every miss.
+Group `rules`: addresses on avenues and numbered streets (the key-number and crosstown rules). Group `named`:
+Wall St, Lower Broadway, the Bowery, Rockefeller Plaza ... (NYC building points, `shared/geo/named.py`).
+Held out: no address of the set is itself a point of the offline tables (checked below, independently of the
+project's street normalisation). Run with `-s` to see the figures and every miss.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import re
+from functools import cache
 from pathlib import Path
 
-from shared.geo import Geocoder, Rejection, Result
+import pytest
 
-ADDRESSES = Path(__file__).resolve().parents[2] / "data" / "reference" / "manhattan_test_addresses.csv"
+from shared.geo import Geocoder, Rejection
+
+REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference"
+ADDRESSES = REFERENCE / "manhattan_test_addresses.csv"
+WITHIN_M = 160
 
 
 def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -23,34 +30,80 @@ def haversine_m(a: tuple[float, float], b: tuple[float, float]) -> float:
     return 2 * 6_371_000 * math.asin(math.sqrt(h))
 
 
-def test_at_least_95_percent_within_160_m() -> None:
+def rows(group: str | None = None) -> list[dict[str, str]]:
     with ADDRESSES.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["group"] == "rules"]
+        return [r for r in csv.DictReader(f) if group is None or r["group"] == group]
+
+
+@cache
+def misses() -> dict[str, str]:
+    """address -> why it missed, over the whole set (printed once with `-s`)."""
     geocoder = Geocoder()
-    misses = []
-    for row in rows:
+    out = {}
+    for row in rows():
         answer = geocoder.geocode(row["address"])
         truth = (float(row["lat"]), float(row["lon"]))
         if isinstance(answer, Rejection):
-            misses.append(f"{row['address']} ({row['what']}): not resolved: {answer.error}")
+            out[row["address"]] = f"{row['what']}: not resolved: {answer.error}"
             continue
         error = haversine_m((answer.lat, answer.lon), truth)
-        if error > 160:
-            misses.append(f"{row['address']} ({row['what']}): {error:.0f} m off by {answer.method}")
-    share = 1 - len(misses) / len(rows)
-    print(f"\naccuracy: {len(rows) - len(misses)}/{len(rows)} = {share:.1%} within 160 m")  # noqa: T201
-    for miss in misses:
-        print("  miss:", miss)  # noqa: T201
-    assert len(rows) >= 40
-    assert share >= 0.95, misses
+        if error > WITHIN_M:
+            out[row["address"]] = f"{row['what']}: {error:.0f} m off by {answer.method} ({answer.label})"
+    for group in ("rules", "named", None):
+        chosen = rows(group)
+        hits = sum(r["address"] not in out for r in chosen)
+        print(f"\n{group or 'overall'}: {hits}/{len(chosen)} = {hits / len(chosen):.1%} within {WITHIN_M} m")  # noqa: T201
+    for address, why in out.items():
+        print("  miss:", address, "-", why)  # noqa: T201
+    return out
 
 
-def test_named_streets_are_rejected_offline_not_guessed() -> None:
-    with ADDRESSES.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["group"] == "named"]
-    geocoder = Geocoder()
-    for row in rows:
-        answer = geocoder.geocode(row["address"])
-        assert isinstance(answer, Rejection), answer
-        assert answer.reason == "not_found"
-        assert not isinstance(answer, Result)
+def share(group: str | None) -> float:
+    chosen = rows(group)
+    return sum(r["address"] not in misses() for r in chosen) / len(chosen)
+
+
+def test_the_set_is_large_named_and_sourced() -> None:
+    assert len(rows("rules")) >= 40
+    assert len(rows("named")) >= 25
+    assert all(r["source"].strip() for r in rows())
+    assert len({r["address"] for r in rows()}) == len(rows())
+
+
+def test_rules_group_at_least_95_percent() -> None:
+    assert share("rules") >= 0.95, misses()
+
+
+def test_named_group_at_least_80_percent() -> None:
+    assert share("named") >= 0.80, misses()
+
+
+def test_overall_at_least_90_percent() -> None:
+    assert share(None) >= 0.90, misses()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the issue's 95 % overall is not reached offline: One WTC (285 Fulton St), 7 WTC (250 Greenwich St), "
+    "1 Centre St, 15 Park Row and 54 Pearl St have no building points near them (README 'Accuracy')",
+)
+def test_overall_at_least_95_percent() -> None:
+    assert share(None) >= 0.95, misses()
+
+
+def _key(address: str) -> tuple[int, str]:
+    """(number, first word of the street) in the source's spelling, e.g. '11 Wall St' -> (11, 'WALL')."""
+    number, street = address.upper().split(" ", 1)
+    words = [w for w in re.split(r"[\s.]+", street) if w]  # "EAST BROADWAY" stays apart from "BROADWAY"
+    first = {"CENTER": "CENTRE", "PENNSYLVANIA": "PENN"}.get(words[0], words[0])
+    return int(number), first
+
+
+def test_held_out_no_test_address_is_an_anchor() -> None:
+    tested = {_key(r["address"]) for r in rows("named")}
+    with (REFERENCE / "manhattan_address_points.csv").open(newline="") as f:
+        points = {_key(r["address"]) for r in csv.DictReader(f) if re.match(r"^\d+ \D", r["address"])}
+    with (REFERENCE / "manhattan_named_street_anchors.csv").open(newline="") as f:
+        anchors = {(int(r["house"]), r["street"].upper().split()[0]) for r in csv.DictReader(f)}
+    assert tested.isdisjoint(points), tested & points
+    assert tested.isdisjoint(anchors), tested & anchors

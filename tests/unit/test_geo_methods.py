@@ -120,8 +120,9 @@ def test_grid_crossing_places_held_out_stations() -> None:
     ("text", "reason", "says"),
     [
         ("hello", "format", "Enter a building number and a street name, such as 1 Park Avenue"),
-        ("11 Wall Street", "not_found", "nearest crossing"),
-        ("233 Broadway", "not_found", "below 8th St"),
+        ("285 Fulton Street", "not_found", "outside the house numbers known offline"),  # One WTC: no neighbours
+        ("12 Smith Lane", "not_found", "no house numbers known offline"),
+        ("5 Houston St", "not_found", "say East or West"),  # East and West Houston both have a number 5
         ("300 42nd St", "not_found", "East or West"),
         ("Smith St & Wesson Ave, Manhattan", "not_found", "do not cross"),
     ],

@@ -26,8 +26,9 @@ class Handler(BaseHTTPRequestHandler):
         query = parse_qs(urlparse(self.path).query)
         self.server.requests.append((time.monotonic(), query, self.headers.get("User-Agent", "")))
         found = []
-        if "wall" in query.get("q", [""])[0].lower():
-            found = [{"lat": "40.7069", "lon": "-74.0111", "display_name": "11, Wall Street, Manhattan", "place_id": 1}]
+        if "fulton" in query.get("q", [""])[0].lower():
+            name = "285, Fulton Street, Manhattan"
+            found = [{"lat": "40.7127", "lon": "-74.0134", "display_name": name, "place_id": 1}]
         body = json.dumps(found).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -66,17 +67,17 @@ def test_offline_answers_never_touch_the_network(stub: Stub) -> None:
 
 def test_fallback_is_bounded_identified_cached_and_rate_limited(stub: Stub) -> None:
     geocoder = online(stub)
-    answer = geocoder.geocode("11 Wall Street")
+    answer = geocoder.geocode("285 Fulton Street")  # One World Trade Center: no offline neighbours on Fulton St
     assert isinstance(answer, Result)
-    assert (answer.method, answer.lat, answer.lon) == ("nominatim", 40.7069, -74.0111)
+    assert (answer.method, answer.lat, answer.lon) == ("nominatim", 40.7127, -74.0134)
     _, query, agent = stub.requests[0]
     assert agent == "bikeshare-tests/1.0"
     assert query["bounded"] == ["1"]
     assert query["countrycodes"] == ["us"]
     assert "viewbox" in query
-    assert isinstance(geocoder.geocode("11  wall street"), Result)  # the cache: same words, no request
+    assert isinstance(geocoder.geocode("285  fulton street"), Result)  # the cache: same words, no request
     assert len(stub.requests) == 1
-    missing = geocoder.geocode("30 Rockefeller Plaza")
+    missing = geocoder.geocode("1 Centre Street")  # below the lowest number known offline on Centre St
     assert isinstance(missing, Rejection)
     assert missing.reason == "not_found"
     assert len(stub.requests) == 2
@@ -88,6 +89,6 @@ def test_an_unreachable_server_is_named() -> None:
     port = server.server_address[1]
     server.server_close()  # nothing listens there now
     geocoder = Geocoder(online=OnlineGeocoder(OnlineConfig(f"127.0.0.1:{port}", "bikeshare-tests/1.0", scheme="http")))
-    answer = geocoder.geocode("11 Wall Street")
+    answer = geocoder.geocode("285 Fulton Street")
     assert isinstance(answer, Rejection)
     assert f"127.0.0.1:{port}" in answer.error

@@ -26,6 +26,7 @@ from shared.geo.streets import normalise
         ("350-352 5th ave", 350, "5th Avenue", None),
         ("1 Park Ave Suite 400", 1, "Park Avenue", None),
         ("100 Broadway, Brooklyn, NY", 100, "Broadway", "Brooklyn"),
+        ("30 Union Square West", 30, "Union Square West", None),  # usaddress alone calls this a building name
     ],
 )
 def test_building_addresses(text: str, number: int, street: str, borough: str | None) -> None:
