@@ -139,6 +139,9 @@ class Kafka:
             "share.coordinator.state.topic.replication.factor": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            # Keep records whatever their timestamps: a restored capture carries the data's own (2013-2024), which
+            # time-based retention (7 days by default) would delete at its next check, mid-test or mid-replay.
+            "log.retention.ms": "-1",
         }
         path = self.dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))

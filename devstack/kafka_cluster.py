@@ -62,6 +62,9 @@ def broker_properties(broker: BrokerPorts, quorum: list[BrokerPorts], data_dir: 
         "broker.session.timeout.ms": "4000",
         "broker.heartbeat.interval.ms": "1000",
         "auto.create.topics.enable": "true",
+        # Keep records whatever their timestamps: a restored capture carries the data's own (2013-2024), which
+        # time-based retention (7 days by default) would delete at its next check, mid-test or mid-replay.
+        "log.retention.ms": "-1",
     }
 
 
