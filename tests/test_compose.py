@@ -178,6 +178,7 @@ SHARED_BROKER_SETTINGS = (
     "transaction.state.log.min.isr",
     "broker.session.timeout.ms",
     "group.initial.rebalance.delay.ms",
+    "log.retention.ms",
 )
 
 
