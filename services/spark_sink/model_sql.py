@@ -26,6 +26,15 @@ CREATE TEMP TABLE incoming (
 ) ON COMMIT DROP
 """
 
+# The month partitions of Records this batch needs (created when missing, by the schema owner's function),
+# and the dedup horizon check: a batch holding an event older than the horizon fails with check_violation
+# naming it, and the batch writer quarantines that event (migration 0060; README, "Dedup horizon").
+ENSURE_PARTITIONS = """
+SELECT records_ensure_partitions(array(SELECT DISTINCT date_trunc('month', event_time, 'UTC') FROM incoming))
+"""
+
+# The key is (event_time, event_id), which Records' partitioning requires; it recognises the same duplicates
+# as event_id alone since an event's time follows from its id (migration 0060 says why).
 INSERT_RECORDS = f"""
 CREATE TEMP TABLE inserted ON COMMIT DROP AS
 WITH ins AS (
@@ -34,7 +43,7 @@ WITH ins AS (
     SELECT DISTINCT ON (event_id) event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, $1,
            rideable_type, count
     FROM incoming ORDER BY event_id
-    ON CONFLICT (event_id) DO NOTHING
+    ON CONFLICT (event_time, event_id) DO NOTHING
     RETURNING event_id, event_time, kind, bike_id, station_id, rideable_type, count
 )
 SELECT *, {KIND_ORDER} AS kind_order, coalesce(rideable_type = 'electric_bike', false) AS ebike FROM ins

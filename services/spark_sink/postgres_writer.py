@@ -5,6 +5,12 @@ Location and Frequency are updated only from the rows that were really inserted,
 replays after a crash changes nothing twice. The statements and the model are in `model_sql`.
 After the commit, listeners on `availability_changed` receive the batch id (the web pushes then).
 
+Records is partitioned by month of event time (migration 0060): the batch first creates the months it
+needs, then inserts on the key (event_time, event_id). An event older than the dedup horizon (months
+dropped by `records_retention`) fails the batch with check_violation (`asyncpg.CheckViolationError`, a
+class-23 error), so the batch writer isolates it and quarantines it with that message; it is never
+inserted a second time.
+
 The boundary with the batch writer: `write_events(conn, batch_id, rows)` with each row a tuple in
 `STAGING_COLUMNS` order (`staging_row` builds one from a parsed clean event).
 """
@@ -66,6 +72,7 @@ async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ..
     async with conn.transaction():
         await conn.execute(model_sql.STAGE)
         await conn.copy_records_to_table("incoming", records=rows, columns=STAGING_COLUMNS)
+        await conn.execute(model_sql.ENSURE_PARTITIONS)
         await conn.execute(model_sql.INSERT_RECORDS, batch_id)
         inserted = int(await conn.fetchval("SELECT count(*) FROM inserted"))
         if inserted:
