@@ -53,9 +53,11 @@ INSERT INTO records_horizon (only_row, kept_from) VALUES (true, NULL);
 -- its batch transaction before it inserts, so a partition is committed with the first rows it holds.
 -- SECURITY DEFINER: the sink's role may write rows but not create tables; this runs as the schema owner.
 -- The table is created apart and then attached: ATTACH takes only SHARE UPDATE EXCLUSIVE on `records`, so
--- readers and writers of other months go on while the batch that created it is still open (CREATE TABLE
--- ... PARTITION OF would hold ACCESS EXCLUSIVE until that commit). The advisory lock serialises two
--- creators of one month; the second finds it made once the first commits.
+-- readers and writers of existing months go on while the batch that created it is still open (CREATE
+-- TABLE ... PARTITION OF would hold ACCESS EXCLUSIVE until that commit). Taking that lock first serialises
+-- two creators: it conflicts with itself, and acquiring a table lock makes the backend read the catalog
+-- changes committed meanwhile, so the second creator then sees the month the first one made (an advisory
+-- lock does not: to_regclass would still miss the new table and CREATE TABLE would fail).
 -- Months before the horizon are refused with check_violation (SQLSTATE 23514): the sink quarantines the
 -- events concerned with this message (services/spark_sink/quarantine.py, class 23).
 CREATE FUNCTION records_ensure_partitions(months timestamptz[]) RETURNS integer
@@ -81,7 +83,7 @@ BEGIN
         END IF;
         name := 'records_' || to_char(month AT TIME ZONE 'UTC', 'YYYY_MM');
         CONTINUE WHEN to_regclass(name) IS NOT NULL;
-        PERFORM pg_advisory_xact_lock(hashtext('records_ensure_partitions'));
+        LOCK TABLE records IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(name) IS NOT NULL;
         EXECUTE format('CREATE TABLE %I (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
         EXECUTE format('ALTER TABLE records ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
