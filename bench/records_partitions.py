@@ -11,9 +11,11 @@ batches like the sink's) with `write_events` into three databases:
 * **partitioned**: every migration; the batch first makes the month partitions it needs;
 * **partitioned + N empty months**: the same with N more (empty) month partitions, as after years of data.
 
-Then, per batch of the same events staged the same way, the partition check alone (`ENSURE_PARTITIONS`
-with every month present, and with one month to create) against a bare `SELECT 1` round trip, the
-floor of any per-batch statement. Prints a table; each figure is the median of the batches.
+Then, per batch of the same events staged the same way, each statement the partitioning added, alone:
+the horizon check (`QUARANTINE_EXPIRED`, with no horizon and with one no event is older than) and the
+partition check (`ENSURE_PARTITIONS`, with every month present and with one month to create), against
+a bare `SELECT 1` round trip, the floor of any per-batch statement. Prints a table; each figure is the
+median of the batches.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ async def timed_batches(targets: dict[str, tuple[str, bool]], batches: Sequence[
                     if unpartitioned:  # the statements as they were before migration 0060
                         patches.enter_context(mock.patch.object(model_sql, "INSERT_RECORDS", UNPARTITIONED_INSERT))
                         patches.enter_context(mock.patch.object(model_sql, "ENSURE_PARTITIONS", "SELECT 1"))
+                        patches.enter_context(mock.patch.object(model_sql, "QUARANTINE_EXPIRED", "SELECT $1::int * 0"))
                     started = time.perf_counter()
                     await write_events(conns[label], n, rows)
                     times[label].append(time.perf_counter() - started)
@@ -93,7 +96,9 @@ async def timed_batches(targets: dict[str, tuple[str, bool]], batches: Sequence[
     return times
 
 
-async def per_batch(dsn: str, batches: Sequence[list[Row]], statement: str, prepare: str | None = None) -> list[float]:
+async def per_batch(
+    dsn: str, batches: Sequence[list[Row]], statement: str, prepare: str | None = None, *args: object
+) -> list[float]:
     """The time of `statement` in each batch's transaction after its events are staged (and `prepare` run);
     rolled back."""
     conn = await asyncpg.connect(dsn)
@@ -108,7 +113,7 @@ async def per_batch(dsn: str, batches: Sequence[list[Row]], statement: str, prep
                 if prepare:
                     await conn.execute(prepare)
                 started = time.perf_counter()
-                await conn.execute(statement)
+                await conn.execute(statement, *args)
                 times.append(time.perf_counter() - started)
             finally:
                 await tr.rollback()
@@ -159,6 +164,14 @@ async def run(batch: int, empty_months: int) -> list[str]:
             batches,
         )
         ensure_present = await per_batch(parted, batches, model_sql.ENSURE_PARTITIONS)
+        expired_none = await per_batch(parted, batches, model_sql.QUARANTINE_EXPIRED, None, 0)
+        conn = await asyncpg.connect(parted)
+        try:  # a horizon before every event: each row is compared, none is old
+            await conn.execute("UPDATE records_horizon SET kept_from = '2000-01-01Z'")
+            expired_kept = await per_batch(parted, batches, model_sql.QUARANTINE_EXPIRED, None, 0)
+            await conn.execute("UPDATE records_horizon SET kept_from = NULL")
+        finally:
+            await conn.close()
         one_new_month = "UPDATE incoming SET event_time = '2070-01-15 12:00Z'"
         creating = await per_batch(parted, batches[:10], model_sql.ENSURE_PARTITIONS, prepare=one_new_month)
         floor = await per_batch(parted, batches, "SELECT 1")
@@ -181,6 +194,8 @@ async def run(batch: int, empty_months: int) -> list[str]:
         "",
         "| per batch, inside its transaction | median ms |",
         "|---|---:|",
+        f"| horizon check, no horizon set (`QUARANTINE_EXPIRED`) | {ms(expired_none)} |",
+        f"| horizon check, a horizon before every event | {ms(expired_kept)} |",
         f"| partition check, every month present (`ENSURE_PARTITIONS`) | {ms(ensure_present)} |",
         f"| partition check creating one month (10 batches, rolled back) | {ms(creating)} |",
         f"| `SELECT 1` round trip (the floor) | {ms(floor)} |",

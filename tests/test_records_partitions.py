@@ -8,6 +8,7 @@ Expected rows and months are computed here from the events the test writes, not 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -29,9 +30,15 @@ NEW_YORK = ZoneInfo("America/New_York")
 COLUMNS = "event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, batch_id, rideable_type, count"
 
 
-def event(n: int, at: datetime, kind: str = "end", station: str = "A", bike: str | None = None) -> tuple[object, ...]:
+def event(
+    n: int, at: datetime, kind: str = "end", station: str = "A", bike: str | None = None, offset: int | None = None
+) -> tuple[object, ...]:
+    """A staged event; with `offset`, it came from the clean topic's partition 0 at that offset."""
     return staging_row(
         {
+            "topic": None if offset is None else "bikeshare.trips.clean",
+            "partition": None if offset is None else 0,
+            "offset": offset,
             "event_id": str(uuid.UUID(int=n)),
             "event_time": at.isoformat(),
             "kind": kind,
@@ -227,29 +234,36 @@ async def test_dropping_old_months_keeps_the_guarantee_for_the_months_kept(
 
         # Within the horizon duplicates are still recognised.
         assert (await write_events(sink, 1, written[3:])).inserted == 0
-        # Before it, an event is refused with a class-23 error naming the horizon: the batch writer's
-        # quarantine rule (services/spark_sink/quarantine.py) applies to it.
+        # Before it, an event without Kafka coordinates is refused with a class-23 error naming the
+        # horizon, so the batch writer's rule for records Postgres refuses applies (quarantine.py).
         with pytest.raises(asyncpg.CheckViolationError, match="older than the dedup horizon") as refused:
             await write_events(sink, 2, [written[0]])
         assert isinstance(refused.value, quarantine.POISON)
     finally:
         await sink.close()
 
-    # Through the batch writer: a replayed January event is quarantined, the rest of its batch written.
-    april = event(40, datetime(2019, 4, 2, tzinfo=UTC))
-    rows = [written[3], written[0], april]
+    # Through the batch writer (its rows carry their coordinates): a replayed January event is
+    # quarantined with its offset, the rest of its batch written.
+    rows = [
+        event(11, months[1] + timedelta(hours=1), station="B", offset=100),  # a duplicate of a kept event
+        event(0, months[0], offset=101),  # January: older than the horizon
+        event(40, datetime(2019, 4, 2, tzinfo=UTC), offset=102),
+    ]
     coordinates = [("bikeshare.trips.clean", 0, offset) for offset in (100, 101, 102)]
     writer = BatchWriter(as_role(fresh_database, provision.SINK_ROLE), retry_deadline_s=5)
     try:
         # The writer's own entry point takes a Spark DataFrame; this is its Postgres half.
         result = writer._run(writer._write_with_retries(3, rows, coordinates, []))
+        again = writer._run(writer._write_with_retries(3, rows, coordinates, []))  # Spark reruns it
     finally:
         writer.close()
-    assert (result.events, result.inserted) == (2, 1)
+    assert (result.events, result.inserted, result.expired) == (3, 1, 1)
+    assert (again.inserted, again.expired) == (0, 1)
     conn = await asyncpg.connect(fresh_database)
     try:
-        held = await conn.fetch("SELECT kafka_offset, reason FROM sink_quarantine")
+        held = await conn.fetch("SELECT kafka_offset, reason, payload FROM sink_quarantine")
         assert [r["kafka_offset"] for r in held] == [101]
+        assert json.loads(held[0]["payload"])["event_id"] == str(uuid.UUID(int=0))
         assert "event time in 2019-01 is older than the dedup horizon" in held[0]["reason"]
         assert await conn.fetchval("SELECT count(*) FROM records WHERE event_time < '2019-02-01Z'") == 0
         assert await partition_names(conn) == ["records_2019_02", "records_2019_03", "records_2019_04"]
