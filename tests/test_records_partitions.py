@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -22,7 +25,9 @@ from devstack.stack import Stack
 from services.spark_sink import quarantine, records_retention
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.postgres_writer import staging_row, write_events
+from shared.events import CleanEvent, EventKind, event_id
 from shared.schema import apply_migrations, migrations
+from tests.test_availability_exactly_once import msgspec_dict, publish, run_query, settings_for
 
 pytestmark = pytest.mark.stack
 
@@ -270,5 +275,62 @@ async def test_dropping_old_months_keeps_the_guarantee_for_the_months_kept(
         # The horizon never moves back: an earlier --before drops nothing and keeps 2019-02.
         assert await asyncio.to_thread(records_retention.main, ["--dsn", fresh_database, "--before", "2018-06"]) == 0
         assert await conn.fetchval("SELECT kept_from FROM records_horizon") == datetime(2019, 2, 1, tzinfo=UTC)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.spark
+async def test_the_streaming_sink_quarantines_events_older_than_the_horizon(
+    spark: Any, stack: Stack, fresh_database: str, tmp_path: Path
+) -> None:
+    """The real query: the Kafka coordinates reach the staged rows (Arrow columns), so the expired
+    events are quarantined with their offsets while the rest of each batch is written."""
+
+    def clean(n: int, at: datetime) -> CleanEvent:
+        trip = f"horizon-{n}"
+        return CleanEvent(
+            event_id=event_id(trip, EventKind.END),
+            trip_id=trip,
+            kind=EventKind.END,
+            event_time=at,
+            station_id=f"S{n % 3}",
+            street="Street",
+            lat=40.7,
+            lon=-74.0,
+            source=f"test/{trip}",
+        )
+
+    january = [clean(n, datetime(2019, 1, 20, tzinfo=UTC) + timedelta(minutes=n)) for n in range(20)]
+    february = [clean(100 + n, datetime(2019, 2, 20, tzinfo=UTC) + timedelta(minutes=n)) for n in range(20)]
+    march = [clean(200 + n, datetime(2019, 3, 20, tzinfo=UTC) + timedelta(minutes=n)) for n in range(20)]
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await write_events(conn, 0, [staging_row(msgspec_dict(e)) for e in january + february])
+        assert await conn.fetchval("SELECT records_drop_before('2019-02-01Z')") == ["records_2019_01"]
+    finally:
+        await conn.close()
+
+    topic = f"test.clean.{uuid.uuid4().hex[:8]}"
+    await provision.create_topics(stack.kafka.bootstrap, 3, names=[topic])
+    resent = january + february + march  # a replay of everything, plus March for the first time
+    random.Random(3).shuffle(resent)
+    await publish(stack.kafka.bootstrap, topic, resent)
+    writer = BatchWriter(as_role(fresh_database, provision.SINK_ROLE))
+    try:
+        await run_query(spark, settings_for(stack, fresh_database, tmp_path / "checkpoint"), topic, writer)
+    finally:
+        writer.close()
+
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        held = await conn.fetch(
+            "SELECT kafka_partition, kafka_offset, reason, payload FROM sink_quarantine WHERE topic = $1", topic
+        )
+        assert sorted(json.loads(r["payload"])["event_id"] for r in held) == sorted(e.event_id for e in january)
+        assert all("older than the dedup horizon" in r["reason"] for r in held)
+        assert len({(r["kafka_partition"], r["kafka_offset"]) for r in held}) == len(january)
+        stored = {str(r["event_id"]) for r in await conn.fetch("SELECT event_id FROM records")}
+        assert stored == {e.event_id for e in february + march}
+        assert await conn.fetchval("SELECT count(*) FROM records") == len(february) + len(march)
     finally:
         await conn.close()
