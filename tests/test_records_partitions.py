@@ -19,15 +19,17 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from devstack import provision
 from devstack.stack import Stack
 from services.spark_sink import quarantine, records_retention
 from services.spark_sink.batch_writer import BatchWriter
 from services.spark_sink.postgres_writer import staging_row, write_events
-from shared.events import CleanEvent, EventKind, event_id
+from shared.events import CleanEvent, EventKind, encode, event_id
+from shared.frames import join
 from shared.schema import apply_migrations, migrations
-from tests.test_availability_exactly_once import msgspec_dict, publish, run_query, settings_for
+from tests.test_availability_exactly_once import msgspec_dict, run_query, settings_for
 
 pytestmark = pytest.mark.stack
 
@@ -44,6 +46,7 @@ def event(
             "topic": None if offset is None else "bikeshare.trips.clean",
             "partition": None if offset is None else 0,
             "offset": offset,
+            "frame_index": None if offset is None else 0,
             "event_id": str(uuid.UUID(int=n)),
             "event_time": at.isoformat(),
             "kind": kind,
@@ -254,7 +257,7 @@ async def test_dropping_old_months_keeps_the_guarantee_for_the_months_kept(
         event(0, months[0], offset=101),  # January: older than the horizon
         event(40, datetime(2019, 4, 2, tzinfo=UTC), offset=102),
     ]
-    coordinates = [("bikeshare.trips.clean", 0, offset) for offset in (100, 101, 102)]
+    coordinates = [("bikeshare.trips.clean", 0, offset, 0) for offset in (100, 101, 102)]
     writer = BatchWriter(as_role(fresh_database, provision.SINK_ROLE), retry_deadline_s=5)
     try:
         # The writer's own entry point takes a Spark DataFrame; this is its Postgres half.
@@ -283,8 +286,9 @@ async def test_dropping_old_months_keeps_the_guarantee_for_the_months_kept(
 async def test_the_streaming_sink_quarantines_events_older_than_the_horizon(
     spark: Any, stack: Stack, fresh_database: str, tmp_path: Path
 ) -> None:
-    """The real query: the Kafka coordinates reach the staged rows (Arrow columns), so the expired
-    events are quarantined with their offsets while the rest of each batch is written."""
+    """The real query on frames of events: each event's Kafka coordinates and frame index reach the staged
+    rows (Arrow columns), so the expired events are quarantined naming exactly where they were, while
+    the rest of each batch is written."""
 
     def clean(n: int, at: datetime) -> CleanEvent:
         trip = f"horizon-{n}"
@@ -314,7 +318,16 @@ async def test_the_streaming_sink_quarantines_events_older_than_the_horizon(
     await provision.create_topics(stack.kafka.bootstrap, 3, names=[topic])
     resent = january + february + march  # a replay of everything, plus March for the first time
     random.Random(3).shuffle(resent)
-    await publish(stack.kafka.bootstrap, topic, resent)
+    # Frames of 10 events (shared/frames.py), frame k on partition k % 3: where each event sits is known.
+    frames = [resent[n : n + 10] for n in range(0, len(resent), 10)]
+    where = {e.event_id: (k % 3, k // 3, i) for k, frame in enumerate(frames) for i, e in enumerate(frame)}
+    producer = AIOKafkaProducer(bootstrap_servers=stack.kafka.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for k, frame in enumerate(frames):
+            await producer.send_and_wait(topic, join([encode(e) for e in frame]), partition=k % 3)
+    finally:
+        await producer.stop()
     writer = BatchWriter(as_role(fresh_database, provision.SINK_ROLE))
     try:
         await run_query(spark, settings_for(stack, fresh_database, tmp_path / "checkpoint"), topic, writer)
@@ -324,11 +337,14 @@ async def test_the_streaming_sink_quarantines_events_older_than_the_horizon(
     conn = await asyncpg.connect(fresh_database)
     try:
         held = await conn.fetch(
-            "SELECT kafka_partition, kafka_offset, reason, payload FROM sink_quarantine WHERE topic = $1", topic
+            "SELECT kafka_partition, kafka_offset, frame_index, reason, payload FROM sink_quarantine WHERE topic = $1",
+            topic,
         )
-        assert sorted(json.loads(r["payload"])["event_id"] for r in held) == sorted(e.event_id for e in january)
+        assert {
+            json.loads(r["payload"])["event_id"]: (r["kafka_partition"], r["kafka_offset"], r["frame_index"])
+            for r in held
+        } == {e.event_id: where[e.event_id] for e in january}
         assert all("older than the dedup horizon" in r["reason"] for r in held)
-        assert len({(r["kafka_partition"], r["kafka_offset"]) for r in held}) == len(january)
         stored = {str(r["event_id"]) for r in await conn.fetch("SELECT event_id FROM records")}
         assert stored == {e.event_id for e in february + march}
         assert await conn.fetchval("SELECT count(*) FROM records") == len(february) + len(march)

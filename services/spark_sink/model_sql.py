@@ -23,7 +23,7 @@ STAGE = """
 CREATE TEMP TABLE incoming (
     event_id uuid, event_time timestamptz, kind text, bike_id text, station_id text,
     street text, lat double precision, lon double precision, trip_id text, rideable_type text, count integer,
-    topic text, "partition" integer, "offset" bigint
+    topic text, "partition" integer, "offset" bigint, frame_index integer
 ) ON COMMIT DROP
 """
 
@@ -47,8 +47,10 @@ WITH expired AS (
     RETURNING e.*, {HORIZON_REASON} AS reason, convert_to(row_to_json(e)::text, 'UTF8') AS payload
 ),
 kept AS (
-    INSERT INTO sink_quarantine (topic, kafka_partition, kafka_offset, batch_id, reason, payload, payload_bytes)
-    SELECT topic, "partition", "offset", $1, reason, payload, octet_length(payload) FROM expired
+    INSERT INTO sink_quarantine
+        (topic, kafka_partition, kafka_offset, frame_index, batch_id, reason, payload, payload_bytes)
+    SELECT topic, "partition", "offset", coalesce(frame_index, 0), $1, reason, payload, octet_length(payload)
+    FROM expired
     ON CONFLICT DO NOTHING
 )
 SELECT count(*) FROM expired

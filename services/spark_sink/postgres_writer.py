@@ -46,9 +46,10 @@ STAGING_COLUMNS = (
     "topic",
     "partition",
     "offset",
+    "frame_index",
 )
-"""The staged columns: a clean event's fields, then its Kafka coordinates (None when it did not come from
-Kafka), which an event older than the dedup horizon is quarantined with."""
+"""The staged columns: a clean event's fields, then its Kafka coordinates and place in its record's frame
+(None when it did not come from Kafka), which an event older than the dedup horizon is quarantined with."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def staging_row(event: Mapping[str, Any]) -> tuple[object, ...]:
         event.get("topic"),
         event.get("partition"),
         event.get("offset"),
+        event.get("frame_index"),
     )
 
 
