@@ -223,6 +223,37 @@ async def test_two_writers_racing_for_a_new_month_make_it_once(fresh_database: s
         await second.close()
 
 
+async def test_a_records_drop_committed_while_a_batch_waits_is_not_missed(fresh_database: str) -> None:
+    owner = await asyncpg.connect(fresh_database)
+    sink = await asyncpg.connect(as_role(fresh_database, provision.SINK_ROLE))
+    try:
+        await write_events(sink, 0, [event(1, datetime(2019, 3, 5, tzinfo=UTC))])
+        dropping = owner.transaction()
+        await dropping.start()
+        await owner.fetchval("SELECT records_drop_before('2019-03-01Z')")  # holds Records until it commits
+        # February never had a partition: the batch must wait for the drop, then see its horizon.
+        february = asyncio.create_task(write_events(sink, 1, [event(2, datetime(2019, 2, 10, tzinfo=UTC))]))
+
+        async def sink_waits() -> bool:
+            state = await owner.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", sink.get_server_pid()
+            )
+            return bool(state == "Lock")
+
+        deadline = asyncio.get_running_loop().time() + 30
+        while not await sink_waits():
+            assert not february.done(), "the batch did not wait for the running records-drop"
+            assert asyncio.get_running_loop().time() < deadline, "the batch never waited"
+            await asyncio.sleep(0.05)
+        await dropping.commit()
+        with pytest.raises(asyncpg.CheckViolationError, match="events from 2019-03 on"):
+            await asyncio.wait_for(february, 30)
+        assert await partition_names(owner) == ["records_2019_03"]
+    finally:
+        await owner.close()
+        await sink.close()
+
+
 async def test_dropping_old_months_keeps_the_guarantee_for_the_months_kept(
     fresh_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -73,6 +73,13 @@ BEGIN
         IF month <> date_trunc('month', month, 'UTC') THEN
             RAISE EXCEPTION 'records_ensure_partitions: % is not the start of a UTC month', month;
         END IF;
+        name := 'records_' || to_char(month AT TIME ZONE 'UTC', 'YYYY_MM');
+        IF to_regclass(name) IS NULL THEN
+            LOCK TABLE records IN SHARE UPDATE EXCLUSIVE MODE;
+            -- A records-drop running meanwhile has committed now: its horizon must not be missed, or this
+            -- would make a month it has just declared gone.
+            SELECT kept_from INTO horizon FROM records_horizon;
+        END IF;
         IF month < horizon THEN
             RAISE EXCEPTION USING
                 ERRCODE = 'check_violation',
@@ -81,9 +88,6 @@ BEGIN
                     '(older months were dropped, so a duplicate could no longer be recognised); not written',
                     to_char(month AT TIME ZONE 'UTC', 'YYYY-MM'), to_char(horizon AT TIME ZONE 'UTC', 'YYYY-MM'));
         END IF;
-        name := 'records_' || to_char(month AT TIME ZONE 'UTC', 'YYYY_MM');
-        CONTINUE WHEN to_regclass(name) IS NOT NULL;
-        LOCK TABLE records IN SHARE UPDATE EXCLUSIVE MODE;
         CONTINUE WHEN to_regclass(name) IS NOT NULL;
         EXECUTE format('CREATE TABLE %I (LIKE records INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
         EXECUTE format('ALTER TABLE records ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
