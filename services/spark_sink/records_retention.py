@@ -68,7 +68,7 @@ def horizon_for(clock: datetime, keep_months: int) -> datetime:
 async def partitions(conn: asyncpg.Connection) -> list[Partition]:
     rows = await conn.fetch(
         "SELECT c.relname AS name, c.reltuples::bigint AS rows FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'records'::regclass ORDER BY c.relname"
+        " WHERE i.inhparent = 'records'::regclass AND c.relname ~ '^records_\\d{4}_\\d{2}$' ORDER BY c.relname"
     )
     found = []
     for row in rows:
