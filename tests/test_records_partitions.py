@@ -1,7 +1,8 @@
 """Records partitioned by month (migration 0060) on a real Postgres: the migration keeps every row, the
 sink's role makes the month partitions it needs (across a month boundary, two writers racing for one
 month), the web's role reads them, and dropping old months keeps the dedup guarantee for the months kept
-while an event older than the horizon is quarantined, never inserted again.
+while an event older than the horizon is quarantined, never inserted again (also when the drop commits
+while a batch waits, and through the real streaming query on framed records).
 
 Expected rows and months are computed here from the events the test writes, not read from the code."""
 
