@@ -88,6 +88,7 @@ class BatchWriter:
         self.last_timings = Timings(arrow_s, converted - started - arrow_s, done - converted)
         BATCHES.inc()
         EVENTS.inc(result.inserted)
+        QUARANTINED.inc(result.expired)  # older than the dedup horizon: quarantined by write_events
         LAST_BATCH_SECONDS.set(done - started)
         logger.info(
             "batch %d: %d events, %d new, %d quarantined, %.2fs (arrow %.2f, rows %.2f, postgres %.2f)",

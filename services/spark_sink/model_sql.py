@@ -22,10 +22,49 @@ KIND_ORDER = "CASE kind WHEN 'stock' THEN 0 WHEN 'end' THEN 1 ELSE 2 END"
 STAGE = """
 CREATE TEMP TABLE incoming (
     event_id uuid, event_time timestamptz, kind text, bike_id text, station_id text,
-    street text, lat double precision, lon double precision, trip_id text, rideable_type text, count integer
+    street text, lat double precision, lon double precision, trip_id text, rideable_type text, count integer,
+    topic text, "partition" integer, "offset" bigint, frame_index integer
 ) ON COMMIT DROP
 """
 
+HORIZON = "(SELECT kept_from FROM records_horizon)"
+HORIZON_REASON = (
+    "format('event time in %s is older than the dedup horizon: Records keeps events from %s on "
+    "(older months were dropped, so a duplicate could no longer be recognised); not written', "
+    f"to_char(e.event_time AT TIME ZONE 'UTC', 'YYYY-MM'), to_char({HORIZON} AT TIME ZONE 'UTC', 'YYYY-MM'))"
+)
+"""The reason an event older than the horizon is quarantined (records_ensure_partitions says the same)."""
+
+# Events older than the dedup horizon (Records no longer holds their month) are taken out of the batch and
+# quarantined with their Kafka coordinates, all in one statement; the count is returned. Rows without
+# coordinates (written by something other than the batch writer) stay, and make ENSURE_PARTITIONS fail.
+# The horizon is a scalar subquery, not a join: joined, the never-analysed one-row table is estimated at
+# thousands of rows and the plan's cost crosses jit_above_cost (10 ms of JIT compilation per batch).
+QUARANTINE_EXPIRED = f"""
+WITH expired AS (
+    DELETE FROM incoming e
+    WHERE e.event_time < {HORIZON} AND e.topic IS NOT NULL AND e."partition" IS NOT NULL AND e."offset" IS NOT NULL
+    RETURNING e.*, {HORIZON_REASON} AS reason, convert_to(row_to_json(e)::text, 'UTF8') AS payload
+),
+kept AS (
+    INSERT INTO sink_quarantine
+        (topic, kafka_partition, kafka_offset, frame_index, batch_id, reason, payload, payload_bytes)
+    SELECT topic, "partition", "offset", coalesce(frame_index, 0), $1, reason, payload, octet_length(payload)
+    FROM expired
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM expired
+"""
+
+# The month partitions of Records this batch needs, created when missing by the schema owner's function
+# (migration 0060; README, "Dedup horizon"). A month older than the horizon still staged (a row without
+# Kafka coordinates) fails the batch with check_violation, which the batch writer's bisection quarantines.
+ENSURE_PARTITIONS = """
+SELECT records_ensure_partitions(array(SELECT DISTINCT date_trunc('month', event_time, 'UTC') FROM incoming))
+"""
+
+# The key is (event_time, event_id), which Records' partitioning requires; it recognises the same duplicates
+# as event_id alone since an event's time follows from its id (migration 0060 says why).
 INSERT_RECORDS = f"""
 CREATE TEMP TABLE inserted ON COMMIT DROP AS
 WITH ins AS (
@@ -34,7 +73,7 @@ WITH ins AS (
     SELECT DISTINCT ON (event_id) event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, $1,
            rideable_type, count
     FROM incoming ORDER BY event_id
-    ON CONFLICT (event_id) DO NOTHING
+    ON CONFLICT (event_time, event_id) DO NOTHING
     RETURNING event_id, event_time, kind, bike_id, station_id, rideable_type, count
 )
 SELECT *, {KIND_ORDER} AS kind_order, coalesce(rideable_type = 'electric_bike', false) AS ebike FROM ins

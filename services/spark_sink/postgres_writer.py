@@ -5,12 +5,20 @@ Location and Frequency are updated only from the rows that were really inserted,
 replays after a crash changes nothing twice. The statements and the model are in `model_sql`.
 After the commit, listeners on `availability_changed` receive the batch id (the web pushes then).
 
+Records is partitioned by month of event time (migration 0060): the batch first creates the months it
+needs, then inserts on the key (event_time, event_id). An event older than the dedup horizon (months
+dropped by `records_retention`) is never inserted a second time: it goes to `sink_quarantine` with its
+Kafka coordinates in this transaction (`BatchResult.expired` counts them). A row without coordinates
+cannot be quarantined here: it fails the batch with check_violation (`asyncpg.CheckViolationError`, class
+23), which the batch writer's bisection isolates and quarantines.
+
 The boundary with the batch writer: `write_events(conn, batch_id, rows)` with each row a tuple in
 `STAGING_COLUMNS` order (`staging_row` builds one from a parsed clean event).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -18,7 +26,10 @@ from datetime import datetime
 from typing import Any
 
 from services.spark_sink import model_sql
+from shared import topics
 from shared.schema import NOTIFY_CHANNEL
+
+logger = logging.getLogger(__name__)
 
 STAGING_COLUMNS = (
     "event_id",
@@ -32,7 +43,13 @@ STAGING_COLUMNS = (
     "trip_id",
     "rideable_type",
     "count",
+    "topic",
+    "partition",
+    "offset",
+    "frame_index",
 )
+"""The staged columns: a clean event's fields, then its Kafka coordinates and place in its record's frame
+(None when it did not come from Kafka), which an event older than the dedup horizon is quarantined with."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,8 @@ class BatchResult:
     batch_id: int
     events: int
     inserted: int
+    expired: int = 0
+    """Events older than the dedup horizon, quarantined instead of written."""
 
 
 def staging_row(event: Mapping[str, Any]) -> tuple[object, ...]:
@@ -58,6 +77,10 @@ def staging_row(event: Mapping[str, Any]) -> tuple[object, ...]:
         event["trip_id"],
         event.get("rideable_type"),
         1 if count is None else int(count),
+        event.get("topic"),
+        event.get("partition"),
+        event.get("offset"),
+        event.get("frame_index"),
     )
 
 
@@ -66,6 +89,15 @@ async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ..
     async with conn.transaction():
         await conn.execute(model_sql.STAGE)
         await conn.copy_records_to_table("incoming", records=rows, columns=STAGING_COLUMNS)
+        expired = int(await conn.fetchval(model_sql.QUARANTINE_EXPIRED, batch_id))
+        if expired:
+            logger.warning(
+                "batch %d: %d events older than the dedup horizon quarantined (sink_quarantine), not written",
+                batch_id,
+                expired,
+                extra={"topic": topics.CLEAN, "batch_id": batch_id},
+            )
+        await conn.execute(model_sql.ENSURE_PARTITIONS)
         await conn.execute(model_sql.INSERT_RECORDS, batch_id)
         inserted = int(await conn.fetchval("SELECT count(*) FROM inserted"))
         if inserted:
@@ -78,4 +110,4 @@ async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ..
         await conn.execute(model_sql.RECORD_BATCH, batch_id, len(rows), inserted)
         if inserted:
             await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(batch_id))
-    return BatchResult(batch_id, len(rows), inserted)
+    return BatchResult(batch_id, len(rows), inserted, expired)
