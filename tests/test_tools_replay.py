@@ -149,6 +149,8 @@ async def run_sink(spark: Any, stack: Stack, topic: str, dsn: str, checkpoint: P
             "postgres_dsn": dsn,
             "spark_jars_dir": paths.SPARK_JARS,
             "spark_checkpoint_dir": checkpoint,
+            # These topics hold one event per record: the re-read after a reset is one batch, not 200-record ones.
+            "max_offsets_per_trigger": 100_000,
         }
     )
     writer = BatchWriter(dsn)
