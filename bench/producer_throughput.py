@@ -41,7 +41,7 @@ from aiokafka import AIOKafkaProducer
 
 from devstack import paths
 from devstack.stack import Stack, free_ports
-from services.producer.progress import peak_rss_mb
+from services.producer.progress import tree_peak_rss_mb
 from services.producer.row_reader import Plausible, read_document
 from shared import topics
 from shared.events import TripEvent, encode
@@ -123,8 +123,9 @@ def _shifted(
 
 
 def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> tuple[float, dict[str, Any], float]:
-    """(wall seconds, the producer's summary, its peak RSS in MB) of one full producer run; the peak is
-    /proc/PID/status VmHWM polled until it exits (wait4's ru_maxrss would include this process's memory)."""
+    """(wall seconds, the producer's summary, its peak RSS in MB) of one full producer run; the peak is the
+    sum of /proc/PID/status VmHWM of the producer and its reading processes, polled until it exits
+    (wait4's ru_maxrss would include this process's memory)."""
     env = {
         **stack.service_env("producer"),
         "BIKESHARE_CHECKPOINT_DIR": str(directory.parent / "checkpoints"),
@@ -138,8 +139,9 @@ def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> t
             [sys.executable, "-m", "services.producer", str(directory)], env=env, cwd=paths.ROOT, stderr=out
         )
         peak = 0.0
+        peaks: dict[int, float] = {}
         while True:
-            peak = max(peak, peak_rss_mb(process.pid))
+            peak = max(peak, tree_peak_rss_mb(process.pid, peaks))
             pid, status, _ = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
@@ -148,7 +150,7 @@ def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> t
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"the producer failed; see {log}")
     summary = next(json.loads(line)["summary"] for line in log.read_text().splitlines() if '"summary"' in line)
-    return seconds, summary, max(peak, summary["peak_rss_mb"])
+    return seconds, summary, peak
 
 
 def payloads(directory: Path, count: int) -> list[tuple[bytes, bytes]]:

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack import paths
 from devstack.stack import Stack
-from services.producer.progress import peak_rss_mb
+from services.producer.progress import tree_peak_rss_mb
 from tests.conftest import event_messages, eventually
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -73,12 +73,13 @@ def start_producer(env: dict[str, str], log: Path, *args: str) -> subprocess.Pop
 
 def finish(process: subprocess.Popen[bytes], log: Path, timeout_s: float = 600) -> Finished:
     """Wait for the child, reading its peak RSS from the kernel meanwhile: /proc/PID/status VmHWM, the
-    high-water mark of the child's own memory, polled until it exits (wait4's ru_maxrss would include
-    this test process's memory, which the child had before its exec)."""
+    high-water mark of the child's own memory, summed with its reading processes' (all polled until it
+    exits; wait4's ru_maxrss would include this test process's memory, which the child had before its exec)."""
     deadline = time.monotonic() + timeout_s
     peak = 0.0
+    peaks: dict[int, float] = {}
     while True:
-        peak = max(peak, peak_rss_mb(process.pid))
+        peak = max(peak, tree_peak_rss_mb(process.pid, peaks))
         pid, status, _ = os.wait4(process.pid, os.WNOHANG)
         if pid:
             break

@@ -1,14 +1,16 @@
 """The producer's durable position, so a killed run restarted with the same arguments goes on.
 
 One directory per run fingerprint (a hash of the arguments, the selected objects with their ETags or
-modification times, and the Kafka cluster/topic): `position.json` and the sorted spill files.
+modification times, and the Kafka cluster/topic): `position.json` and the sorted spill files of every
+reader (one per worker process) with the dead-letter files.
 
 The published sequence is deterministic - dead letters in file order, then opening stock, then events
 in (event time, event id) order - so the position is one number: how many items of it Kafka has
 acknowledged. `position.json` is replaced atomically (write, fsync, rename) after each acknowledged
 window. A restart skips that many items: nothing is lost, and what was sent after the last save is
 sent again with the same event ids (the sink writes each id once). `sorted` marks the spill complete,
-so a restart after the read phase does not read the sources again. A finished run removes its directory.
+so a restart after the read phase does not read the sources again; a kill during reading (when
+several worker processes write runs) restarts reading from scratch. A finished run removes its directory.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Position:
     letters: int = 0
     events: int = 0
     runs: list[str] = field(default_factory=list)
+    """every reader's sorted run files (names in the directory)"""
+    letter_files: list[str] = field(default_factory=list)
+    """the dead-letter files, one per object that had bad rows, in the selection's order"""
     reading: dict[str, Any] = field(default_factory=dict)
     """the read phase's report (rows, files, rejected files), kept for the summary of a resumed run"""
 
@@ -51,7 +56,7 @@ class Checkpoint:
         """The saved position, or a fresh one (and an empty directory) when there is none."""
         if self.file.exists():
             saved = Position(**json.loads(self.file.read_text()))
-            if saved.sorted and all((self.directory / run).exists() for run in saved.runs):
+            if saved.sorted and all((self.directory / name).exists() for name in [*saved.runs, *saved.letter_files]):
                 return saved
             logger.info("resume position %s has no complete spill; reading again", self.file)
         shutil.rmtree(self.directory, ignore_errors=True)

@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from typing import IO
 
 import msgspec
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from shared.events import TripEvent, field_names
 
@@ -33,6 +31,10 @@ def is_parquet_key(key: str) -> bool:
 def parquet_events(data: bytes | IO[bytes], source: str) -> Iterator[TripEvent]:
     """The events of one Parquet file (its bytes, or a seekable file such as the producer's ranged S3
     reader), in the file's order; `source` names it in errors."""
+    # imported here: pyarrow costs every reading process about 50 MB, and most replays read only CSV
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
         parquet = pq.ParquetFile(io.BytesIO(data) if isinstance(data, bytes) else data)
     except (pa.ArrowException, OSError) as exc:

@@ -7,6 +7,7 @@ reached and an ETA (publishing only, when the total is known).
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import sys
 import time
@@ -30,6 +31,35 @@ def peak_rss_mb(pid: int | str = "self") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
+def descendants(pid: int) -> list[int]:
+    """The process's children, theirs, ... (from /proc/PID/task/*/children: a child started from any thread)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as children:
+                    kids = [int(child) for child in children.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def tree_peak_rss_mb(pid: int, peaks: dict[int, float]) -> float:
+    """Polled: the sum of the peak RSS (VmHWM) of a process and of every descendant seen so far, kept in
+    `peaks` between calls (a reading process's peak survives its exit). An upper bound of the peak of the sum."""
+    for each in [pid, *descendants(pid)]:
+        peaks[each] = max(peaks.get(each, 0.0), peak_rss_mb(each))
+    return sum(peaks.values())
+
+
 @dataclass
 class Progress:
     every_s: float = 5.0
@@ -38,6 +68,7 @@ class Progress:
     files_total: int = 0
     files_done: int = 0
     rows: int = 0
+    events: int = 0
     published: int = 0
     total: int = 0
     event_time_us: int | None = None
@@ -60,6 +91,12 @@ class Progress:
         if self.rows & 0x3FFF == 0:
             self.tick()
 
+    def add(self, rows: int, events: int) -> None:
+        """Rows and events read since the last report (from a reader thread or a reading process)."""
+        self.rows += rows
+        self.events += events
+        self.tick()
+
     def item(self, position: int, time_us: int | None) -> None:
         self.published = position
         if time_us is not None:
@@ -76,6 +113,7 @@ class Progress:
             "files_done": self.files_done,
             "files": self.files_total,
             "rows": self.rows,
+            "events": self.events,
             "published": self.published,
             "total": self.total,
             "rate_per_s": round(rate),

@@ -1,8 +1,9 @@
 """A replay: select the files, read and sort their events (external sort), publish in event-time order.
 
-Phases: *reading* (a worker thread: sources -> documents -> checked rows -> sorted spill runs and a
-dead-letter file), then *publishing* (the event loop: dead letters, opening stock, events merged in
-(event time, event id) order, paced or not), resumable from `checkpoint.py`'s position.
+Phases: *reading* (`reading.py`: sources -> documents -> checked rows -> sorted spill runs and
+dead-letter files; in a thread, or in `BIKESHARE_READ_WORKERS` processes: `read_workers.py`), then
+*publishing* (the event loop: dead letters, opening stock, events merged in (event time, event id)
+order, paced or not), resumable from `checkpoint.py`'s position.
 
 Shards (`--shard i/N`) split by station: every shard reads and sorts every file, and publishes the
 events whose Kafka key (station id) hashes to it (crc32 mod N), the opening stock of those stations,
@@ -12,42 +13,40 @@ by file would interleave two producers' events of the same station); each event 
 shard; and the opening stock, which needs every event (a bike's first move may be at another shard's
 station), is computed from all of them. The cost: each shard parses every file.
 
-One bad object never stops the run: any failure while reading a file or a zip member rejects it by name
-(rows read before the failure are kept, and the line is named), and the others go on.
+One bad object never stops the run (`reading.py`): it is rejected by name and the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
 import itertools
 import logging
+import os
 import time
-import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import Counter
 
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
-from services.producer.documents import NoCsvInside, documents
+from services.producer.documents import Months
 from services.producer.opening_stock import OpeningStock
-from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
-from services.producer.row_reader import Plausible, read_document
+from services.producer.read_workers import Job, ReadOutcome, letters_name, read_in_processes
+from services.producer.reading import ObjectResult, Reader, micros
 from services.producer.selection import Month, Selection, select
 from services.producer.settings import ProducerSettings
-from services.producer.sources import Source, SourceError, SourceObject
+from services.producer.sources import Source, SourceObject
 from services.producer.sources.local import LocalSource
 from services.producer.sources.s3 import S3Source
 from services.producer.spill import ExternalSorter, LetterFile, merge, read_letters
-from services.producer.trip_rows import BadRow, FormatError
-from shared import limits, topics
-from shared.events import DeadLetter, TripEvent, decode_trip, encode
+from shared import topics
+from shared.events import TripEvent, decode_trip, encode
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +82,9 @@ class ReplayReport:
     read_seconds: float = 0.0
     publish_seconds: float = 0.0
     peak_rss_mb: float = 0.0
-
-
-def micros(moment: datetime) -> int:
-    return round(moment.timestamp() * 1_000_000)
+    """this process's own peak; the reading processes' sum is `readers_peak_rss_mb`"""
+    read_workers: int = 1
+    readers_peak_rss_mb: float = 0.0
 
 
 def order_events(events: list[TripEvent]) -> list[TripEvent]:
@@ -143,7 +141,13 @@ class Replayer:
             }
         )
 
-    # --- reading (worker thread) -----------------------------------------------------------------
+    # --- reading (a thread, or worker processes) --------------------------------------------------
+
+    def workers(self, selection: Selection) -> int:
+        """Reading processes for this selection: the setting (default: the CPUs, at most 4), at most one
+        per object; 1 reads in a thread of this process."""
+        wanted = self.settings.read_workers or min(os.cpu_count() or 1, 4)
+        return max(1, min(wanted, len(selection.objects)))
 
     def _read_all(
         self,
@@ -153,26 +157,54 @@ class Replayer:
         position: Position,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        sorter = ExternalSorter(checkpoint.directory, self.settings.run_events)
-        letters = LetterFile(checkpoint.directory / "letters.bin")
-        local, remote = LocalSource(), S3Source(self.s3, loop)
-        for obj in selection.objects:
-            source: Source = remote if obj.url.startswith("s3://") else local
-            self._read_object(obj, source, selection, options, sorter, letters)
-            self.progress.files_done += 1
-        position.runs = [run.name for run in sorter.finish()]
-        letters.finish()
-        position.letters, position.events, position.sorted = letters.count, sorter.count, True
+        workers = self.workers(selection)
+        if workers == 1:
+            outcome = self._read_in_thread(selection, options, checkpoint.directory, loop)
+        else:
+            job = Job(
+                self.settings,
+                options.start,
+                options.until,
+                options.shard,
+                selection.months,
+                checkpoint.directory,
+                selection.objects,
+            )
+            outcome = read_in_processes(job, workers, self.progress)
+        self.report.read_workers, self.report.readers_peak_rss_mb = workers, round(outcome.peak_rss_mb, 1)
+        for result in outcome.results:  # in the selection's order, whoever read them
+            self._add(result)
+        position.runs = outcome.runs
+        position.letter_files = [result.letters for result in outcome.results if result.letters]
+        position.letters, position.events, position.sorted = self.report.bad_rows, outcome.events, True
         position.reading = asdict(self.report)
         checkpoint.save(position)
         logger.info(
-            "read %d rows of %d files: %d events in %d sorted runs, %d bad rows",
+            "read %d rows of %d files with %d workers: %d events in %d sorted runs, %d bad rows",
             self.report.rows,
             self.report.files,
-            sorter.count,
-            len(sorter.runs),
+            workers,
+            outcome.events,
+            len(outcome.runs),
             self.report.bad_rows,
         )
+
+    def _read_in_thread(
+        self, selection: Selection, options: ReplayOptions, directory: Path, loop: asyncio.AbstractEventLoop
+    ) -> ReadOutcome:
+        sorter = ExternalSorter(directory, self.settings.run_events)
+        reader = self._reader(options, selection.months, sorter)
+        local, remote = LocalSource(), S3Source(self.s3, loop)
+        results = []
+        for index, obj in enumerate(selection.objects):
+            source: Source = remote if obj.url.startswith("s3://") else local
+            results.append(reader.read_object(index, obj, source, LetterFile(directory / letters_name(index))))
+            self.progress.files_done += 1
+        runs = sorter.finish()
+        return ReadOutcome(results, [run.name for run in runs], sorter.count)
+
+    def _reader(self, options: ReplayOptions, months: Months, sorter: ExternalSorter) -> Reader:
+        return Reader(self.settings, options.start, options.until, options.shard, months, sorter, self.progress.add)
 
     def _read_object(
         self,
@@ -183,81 +215,26 @@ class Replayer:
         sorter: ExternalSorter,
         letters: LetterFile,
     ) -> None:
-        self.report.files += 1
-        try:
-            with source.open(obj) as file:
-                if is_parquet_key(obj.url):  # the preprocessing job's Parquet: events already (parquet_source)
-                    # the seekable (ranged) file itself: pyarrow reads the footer, then one row group at a time
-                    self._read_document(obj.url, None, options, sorter, letters, parquet_events(file, obj.url))
-                    return
-                for name, stream in documents(obj.url, file, selection.months):
-                    self._read_document(name, stream, options, sorter, letters)
-        except zipfile.BadZipFile as exc:
-            self.reject(obj.url, f"not a readable zip archive ({exc})")
-        except ParquetFormatError as exc:
-            self.reject(obj.url, str(exc).removeprefix(f"{obj.url}: "))
-        except NoCsvInside as exc:
-            self.reject(obj.url, str(exc.args[0]).removeprefix(f"{obj.url}: "))
-        except Exception as exc:
-            self.reject(obj.url, f"unreadable: {type(exc).__name__}: {exc}")
+        """One object into `sorter` and `letters`, counted in the report (for tests of one source kind)."""
+        self._add(self._reader(options, selection.months, sorter).read_object(0, obj, source, letters))
 
-    def _read_document(
-        self,
-        name: str,
-        stream: Any,
-        options: ReplayOptions,
-        sorter: ExternalSorter,
-        letters: LetterFile,
-        items: Iterable[TripEvent | BadRow] | None = None,
-    ) -> None:
-        self.report.documents += 1
-        plausible = Plausible(self.settings.plausible_from, self.settings.plausible_until)
-        index, shards = options.shard  # events are kept for every shard: the opening stock needs them all
-        start = micros(options.start) if options.start else None
-        until = micros(options.until) if options.until else None
-        line = "the header"
-        try:
-            for item in items if items is not None else read_document(name, stream, plausible):
-                if isinstance(item, BadRow):
-                    self.report.rows += 1
-                    self.progress.row()
-                    line = item.source.rsplit("#", 1)[-1]
-                    if shards == 1 or zlib.crc32(item.source.encode()) % shards == index:
-                        self._dead_letter(item, letters)
-                    continue
-                if item.kind == "start":
-                    self.report.rows += 1
-                    self.progress.row()
-                    line = item.source.rsplit("#", 1)[-1]
-                key = (item.station_id or "").encode()
-                time_us = micros(item.event_time)
-                if (start is not None and time_us < start) or (until is not None and time_us >= until):
-                    continue
-                sorter.add((time_us, item.event_id, key, encode(item)))
-                self.report.events += 1
-        except FormatError as exc:
-            self.reject(exc.source, exc.reason)
-        except (zlib.error, EOFError, zipfile.BadZipFile, SourceError, OSError, csv.Error, ValueError) as exc:
-            self.reject(name, f"unreadable after line {line} (rows before it kept): {type(exc).__name__}: {exc}")
+    def _add(self, result: ObjectResult) -> None:
+        report = self.report
+        report.files += result.files
+        report.documents += result.documents
+        report.rows += result.rows
+        report.events += result.events
+        report.bad_rows += result.bad_rows
+        BAD_ROWS.inc(result.bad_rows)
+        for where in result.rejected:
+            BAD_FILES.inc()
+            report.rejected_files.append(where)
 
     def reject(self, where: str, reason: str) -> None:
-        """A whole file or member is unusable: name it and go on with the others (the exit code says so)."""
+        """A named target is unusable: name it and go on with the others (the exit code says so)."""
         BAD_FILES.inc()
         self.report.rejected_files.append(where)
         logger.error("skipping %s: %s", where, reason)
-
-    def _dead_letter(self, bad: BadRow, letters: LetterFile) -> None:
-        self.report.bad_rows += 1
-        BAD_ROWS.inc()
-        letter = DeadLetter(
-            stage="producer",
-            reason=limits.clip(bad.reason, limits.DEAD_LETTER_REASON_MAX),
-            source=limits.clip(bad.source, limits.SOURCE_MAX),
-            payload=limits.clip(bad.payload, limits.DEAD_LETTER_PAYLOAD_MAX),
-            failed_at=datetime.now(UTC),
-        )
-        letters.add(encode(letter))
-        logger.warning("dead-lettered row: %s", bad.reason, extra={"topic": topics.DEAD_LETTER, "event_id": bad.source})
 
     # --- publishing (event loop) -----------------------------------------------------------------
 
@@ -281,7 +258,7 @@ class Replayer:
             frame_events=self.settings.frame_events,
         )
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
-        sequence = itertools.islice(self._sequence(checkpoint, runs, stock, mine), position.published, None)
+        sequence = itertools.islice(self._sequence(checkpoint, position, runs, stock, mine), position.published, None)
         pacer = None
         if options.speed > 0:  # from --start, or from the first event (the first one still to send, on a resume)
             anchor = micros(options.start) if options.start and not position.published else None
@@ -293,10 +270,16 @@ class Replayer:
         EVENTS.inc(self.report.published)
 
     def _sequence(
-        self, checkpoint: Checkpoint, runs: list[Any], stock: list[tuple[bytes, bytes]], mine: Callable[[bytes], bool]
+        self,
+        checkpoint: Checkpoint,
+        position: Position,
+        runs: list[Any],
+        stock: list[tuple[bytes, bytes]],
+        mine: Callable[[bytes], bool],
     ) -> Iterator[Item]:
-        for letter in read_letters(checkpoint.directory / "letters.bin"):
-            yield topics.DEAD_LETTER, b"", letter, None
+        for name in position.letter_files:  # in the selection's order
+            for letter in read_letters(checkpoint.directory / name):
+                yield topics.DEAD_LETTER, b"", letter, None
         for key, payload in stock:
             yield topics.RAW, key, payload, None
         for time_us, _, key, payload in merge(runs):

@@ -27,7 +27,12 @@ class ProducerSettings(KafkaSettings):
     checkpoint_dir: Path = Field(
         default=Path(".local/producer"), description="resume positions and sorted spill files, one directory per run"
     )
-    run_events: int = Field(default=300_000, ge=1000, description="events sorted in memory per spill run")
+    run_events: int = Field(
+        default=300_000, ge=1000, description="events sorted in memory per spill run (one run per read worker)"
+    )
+    read_workers: int | None = Field(
+        default=None, ge=1, le=64, description="reading processes; unset: the CPUs, at most 4; 1 = a thread"
+    )
     frame_events: int = Field(
         default=FRAME_EVENTS_DEFAULT,
         ge=1,

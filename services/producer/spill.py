@@ -30,8 +30,10 @@ BUFFER = 1024 * 1024
 
 
 class ExternalSorter:
-    def __init__(self, directory: Path, run_events: int) -> None:
+    def __init__(self, directory: Path, run_events: int, name: str = "run") -> None:
         self.directory = directory
+        self.name = name
+        """run files are `{name}-00000.bin`, ...: one name per sorter sharing the directory"""
         self.run_events = run_events
         self.buffer: list[Record] = []
         self.runs: list[Path] = []
@@ -50,7 +52,7 @@ class ExternalSorter:
 
     def _spill(self) -> None:
         self.buffer.sort()
-        path = self.directory / f"run-{len(self.runs):05d}.bin"
+        path = self.directory / f"{self.name}-{len(self.runs):05d}.bin"
         with open(path, "wb", buffering=BUFFER) as out:
             write, pack = out.write, _HEAD.pack
             for time_us, event_id, key, payload in self.buffer:
