@@ -1,0 +1,147 @@
+"""Reading in worker processes (`BIKESHARE_READ_WORKERS`) changes nothing but the speed: on real trip files,
+with a bad file and a broken zip among them, 1 and 2 workers give the same published sequence byte for
+byte (dead letters apart from their `failed_at` clock), the same report and the same rejected files.
+
+The sequence is the one `Replayer` hands to the publisher (dead letters, opening stock, events merged
+from the spill runs), built here without Kafka; what Kafka makes of it is the stack tests' concern.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import shutil
+import zipfile
+import zlib
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from services.producer.checkpoint import Checkpoint
+from services.producer.replay import Replayer, ReplayOptions
+from services.producer.selection import select
+from services.producer.settings import ProducerSettings
+from shared import topics
+from shared.events import decode_dead_letter, decode_trip
+from tests.unit.trip_files import SUBWAY_FILE, TRIP_FILES
+
+Sequence = list[tuple[str, bytes, bytes, int | None]]
+
+
+def corrupt_zip(source: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(source, source.name)
+    data = bytearray(buffer.getvalue())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)  # zeroes in the deflate stream: zlib.error or a CRC mismatch
+    return bytes(data)
+
+
+@pytest.fixture(scope="module")
+def trip_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every era of real sample file, a zip of two of them, a file that is not a trip file and a broken zip."""
+    directory = tmp_path_factory.mktemp("trips")
+    for name in ("201801-1", "JC-201901", "cocteau-202409", "JC-202102"):
+        shutil.copy(TRIP_FILES[name], directory / TRIP_FILES[name].name)
+    with zipfile.ZipFile(directory / "201801-citibike-tripdata.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(TRIP_FILES["201801-2"], f"2018-citibike-tripdata/{TRIP_FILES['201801-2'].name}")
+    shutil.copy(SUBWAY_FILE, directory / "201902-citibike-tripdata.csv")  # not a trip file
+    (directory / "202001-citibike-tripdata.zip").write_bytes(corrupt_zip(TRIP_FILES["201801-1"]))
+    return directory
+
+
+async def replay_sequence(directory: Path, checkpoints: Path, workers: int, options: ReplayOptions) -> Any:
+    """(the published sequence, the report) of a replay read by `workers`, without Kafka."""
+    settings = ProducerSettings.model_validate(
+        {
+            "kafka_bootstrap_servers": "unused:1",
+            "checkpoint_dir": checkpoints,
+            "read_workers": workers,
+            "run_events": 1000,  # many runs per worker
+            "opening_stock": True,
+        }
+    )
+    replayer = Replayer(settings, kafka=None, s3=None)
+    selection = await select(None, "", [str(directory)], None, None)
+    assert replayer.workers(selection) == workers
+    checkpoint = Checkpoint(checkpoints, f"workers-{workers}")
+    position = checkpoint.load()
+    loop = asyncio.get_running_loop()
+    await asyncio.to_thread(replayer._read_all, selection, options, checkpoint, position, loop)
+    assert Checkpoint(checkpoints, f"workers-{workers}").load().runs == position.runs  # durable, complete
+    runs = [checkpoint.directory / run for run in position.runs]
+    index, shards = options.shard
+
+    def mine(key: bytes) -> bool:
+        return zlib.crc32(key) % shards == index
+
+    stock = replayer._opening_stock(runs, mine)
+    sequence: Sequence = list(replayer._sequence(checkpoint, position, runs, stock, mine))
+    checkpoint.remove()
+    return sequence, replayer.report
+
+
+def without_clock(sequence: Sequence) -> Sequence:
+    """Dead letters carry the time they were written; everything else must match byte for byte."""
+    out = []
+    for topic, key, payload, time_us in sequence:
+        if topic == topics.DEAD_LETTER:
+            payload = msgspec.json.encode({**msgspec.to_builtins(decode_dead_letter(payload)), "failed_at": None})
+        out.append((topic, key, payload, time_us))
+    return out
+
+
+def csv_rows(path: Path) -> int:
+    with path.open(newline="") as f:
+        return sum(1 for row in csv.reader(f) if row) - 1
+
+
+OPTIONS = {
+    "everything": ReplayOptions(),
+    "window and shard": ReplayOptions(
+        start=datetime.fromisoformat("2018-01-10T00:00:00+00:00"),
+        until=datetime.fromisoformat("2021-02-20T00:00:00+00:00"),
+        shard=(1, 2),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(OPTIONS))
+async def test_two_workers_publish_what_one_does_and_name_the_bad_files(
+    trip_directory: Path, tmp_path: Path, case: str
+) -> None:
+    options = OPTIONS[case]
+    one, one_report = await replay_sequence(trip_directory, tmp_path, 1, options)
+    two, two_report = await replay_sequence(trip_directory, tmp_path, 2, options)
+    assert without_clock(two) == without_clock(one)
+    assert two_report.rejected_files == one_report.rejected_files
+    # whichever worker met them named them (in the selection's order), and the other files were read in full
+    not_trips, broken = one_report.rejected_files
+    assert not_trips == str(trip_directory / "201902-citibike-tripdata.csv")
+    assert broken.startswith(str(trip_directory / "202001-citibike-tripdata.zip"))
+    for field in ("files", "documents", "rows", "events", "bad_rows"):
+        assert getattr(two_report, field) == getattr(one_report, field), field
+    assert two_report.read_workers == 2
+    assert one_report.read_workers == 1
+
+    # independently of the producer: every data row of the good files, and the 4 rows of JC-202102
+    # that end before they start (dead-lettered with their line)
+    good = [*(TRIP_FILES[n] for n in ("201801-1", "JC-201901", "cocteau-202409", "JC-202102")), TRIP_FILES["201801-2"]]
+    assert one_report.files == 7
+    rows_read = one_report.rows  # includes the rows of the broken zip read before the break
+    assert rows_read >= sum(csv_rows(path) for path in good)
+    events = [decode_trip(payload) for topic, _, payload, time_us in one if topic == topics.RAW and time_us is not None]
+    assert [(e.event_time, e.event_id) for e in events] == sorted((e.event_time, e.event_id) for e in events)
+    letters = [decode_dead_letter(payload) for topic, _, payload, _ in one if topic == topics.DEAD_LETTER]
+    if case == "everything":
+        jc = [letter for letter in letters if "JC-202102" in letter.source]
+        assert len(jc) == 4
+        assert all("ends before it starts" in letter.reason for letter in jc)
+        assert len(events) == one_report.events
+        whole = [e for e in events if not e.source.startswith(broken)]
+        assert len(whole) == 2 * (sum(csv_rows(path) for path in good) - 4)
