@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from shared.events import EventKind, TripEvent, event_id
@@ -73,48 +74,73 @@ class Layout:
             raise FormatError(source, f"not a Citi Bike trip file (header {list(header)[:6]}...)")
         return cls(columns, len(header))
 
+    @cached_property
+    def order(self) -> tuple[int | None, ...]:
+        """The column of each field of `_ALIASES`, in its order (None: not in this file)."""
+        return tuple(self.columns.get(field) for field in _ALIASES)
+
+    def values(self, row: Sequence[str]) -> list[str | None]:
+        """Every field of `_ALIASES` of one row, in its order, stripped (None: missing or empty)."""
+        return [(row[i].strip() or None) if i is not None else None for i in self.order]
+
     def get(self, row: Sequence[str], field: str) -> str | None:
         i = self.columns.get(field)
         value = row[i].strip() if i is not None else ""
         return value or None
 
 
-_OFFSETS: dict[tuple[int, int, int, int, int], timedelta] = {}
+_OFFSETS: dict[tuple[int, int, int, int], tuple[timedelta, timedelta]] = {}
 
 
-def _new_york_to_utc(local: datetime, fold: int) -> datetime:
-    """`local.replace(tzinfo=NEW_YORK, fold=fold).astimezone(UTC)`, a few times faster: New York's offset
-    only changes on an hour boundary, so it is looked up once per (local hour, fold) and cached."""
-    key = (local.year, local.month, local.day, local.hour, fold)
-    offset = _OFFSETS.get(key)
-    if offset is None:
-        offset = local.replace(tzinfo=NEW_YORK, fold=fold).utcoffset() or timedelta(0)
+def _offsets(local: datetime) -> tuple[timedelta, timedelta]:
+    """New York's UTC offsets of a wall-clock time read in the first (fold 0) and second (fold 1) pass:
+    equal except in the hour repeated in autumn and the hour skipped in spring. The offset only changes
+    on an hour boundary, so it is looked up in zoneinfo once per local hour and cached."""
+    key = (local.year, local.month, local.day, local.hour)
+    found = _OFFSETS.get(key)
+    if found is None:
+        found = (
+            local.replace(tzinfo=NEW_YORK, fold=0).utcoffset() or timedelta(0),
+            local.replace(tzinfo=NEW_YORK, fold=1).utcoffset() or timedelta(0),
+        )
         if len(_OFFSETS) < 1_000_000:  # about a century of hours; bounded whatever the input
-            _OFFSETS[key] = offset
-    return (local - offset).replace(tzinfo=UTC)
+            _OFFSETS[key] = found
+    return found
+
+
+def _local_time(text: str | None) -> datetime:
+    """The time a text names: naive (New York wall clock), or aware when the text carries an offset."""
+    if not text:
+        raise RowError("missing time")
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        for fmt in _US_FORMATS:
+            try:
+                return datetime.strptime(text, fmt)  # noqa: DTZ007 - local NYC time, zone added by the caller
+            except ValueError:
+                continue
+        raise RowError(f"unparseable time {text!r}") from None
+
+
+def _readings(text: str | None) -> tuple[datetime, datetime]:
+    """The UTC instants a New York wall-clock text names in the first and the second pass (the same
+    object twice when the time is not ambiguous); an explicit offset is honoured, never replaced."""
+    local = _local_time(text)
+    try:
+        if local.tzinfo is not None:
+            moment = local.astimezone(UTC)
+            return moment, moment
+        first, second = _offsets(local)
+        early = (local - first).replace(tzinfo=UTC)
+        return early, early if second == first else (local - second).replace(tzinfo=UTC)
+    except OverflowError:  # e.g. 9999-12-31 23:00 New York is past datetime.max in UTC
+        raise RowError(f"time {text!r} is out of range") from None
 
 
 def parse_time(text: str | None, fold: int = 0) -> datetime:
     """New York wall-clock text as UTC; `fold=1` picks the second pass of the hour repeated in autumn."""
-    if not text:
-        raise RowError("missing time")
-    try:
-        local = datetime.fromisoformat(text)
-    except ValueError:
-        for fmt in _US_FORMATS:
-            try:
-                local = datetime.strptime(text, fmt)  # noqa: DTZ007 - local NYC time, zone added below
-                break
-            except ValueError:
-                continue
-        else:
-            raise RowError(f"unparseable time {text!r}") from None
-    try:
-        if local.tzinfo is not None:  # an explicit offset is honoured, never replaced by New York's
-            return local.astimezone(UTC)
-        return _new_york_to_utc(local, fold)
-    except OverflowError:  # e.g. 9999-12-31 23:00 New York is past datetime.max in UTC
-        raise RowError(f"time {text!r} is out of range") from None
+    return _readings(text)[fold]
 
 
 def _coordinate(text: str | None) -> float | None:
@@ -141,9 +167,11 @@ def trip_times(start_text: str | None, end_text: str | None, duration_s: float |
     names two instants. Files before 2021 carry `tripduration` in seconds: of the readings of start and
     end, the one whose length is closest to it is the truth (01:20 EDT -> 01:40 EST is 80 minutes, not 20).
     Without a duration, an end that would come before its start is read in the second pass."""
-    start, end = parse_time(start_text), parse_time(end_text)
-    starts = {start, parse_time(start_text, fold=1)}
-    ends = {end, parse_time(end_text, fold=1)}
+    (start, start_late), (end, end_late) = _readings(start_text), _readings(end_text)
+    if start is start_late and end is end_late:  # neither in a repeated or skipped hour: one reading
+        return start, end
+    starts = {start, start_late}
+    ends = {end, end_late}
     if duration_s is not None and len(starts) * len(ends) > 1:
         readings = [(s, e) for s in sorted(starts) for e in sorted(ends) if e >= s]
         if readings:
@@ -157,22 +185,35 @@ def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEv
     """The start and end events of one trip row; `source` is `s3://bucket/key#row`."""
     if len(row) != layout.width:
         raise RowError(f"{len(row)} fields, header has {layout.width}")
-    get = layout.get
-    start, end = trip_times(get(row, "start_time"), get(row, "end_time"), _duration(get(row, "duration")))
+    (
+        start_text,
+        end_text,
+        start_id,
+        start_name,
+        start_lat,
+        start_lon,
+        end_id,
+        end_name,
+        end_lat,
+        end_lon,
+        bike_id,
+        ride_id,
+        rideable_type,
+        duration,
+    ) = layout.values(row)  # one pass, in _ALIASES' order
+    start, end = trip_times(start_text, end_text, _duration(duration))
     if end < start:
-        raise RowError(f"ends before it starts ({get(row, 'end_time')} < {get(row, 'start_time')})")
-    bike_id = get(row, "bike_id")
-    trip_id = get(row, "ride_id") or f"bike:{bike_id}@{get(row, 'start_time')}"
-    rideable_type = get(row, "rideable_type")
+        raise RowError(f"ends before it starts ({end_text} < {start_text})")
+    trip_id = ride_id or f"bike:{bike_id}@{start_text}"
     return (
         TripEvent(
             event_id=event_id(trip_id, EventKind.START),
             kind=EventKind.START,
             event_time=start,
-            station_id=get(row, "start_id"),
-            station_name=get(row, "start_name"),
-            lat=_coordinate(get(row, "start_lat")),
-            lon=_coordinate(get(row, "start_lon")),
+            station_id=start_id,
+            station_name=start_name,
+            lat=_coordinate(start_lat),
+            lon=_coordinate(start_lon),
             trip_id=trip_id,
             bike_id=bike_id,
             rideable_type=rideable_type,
@@ -182,10 +223,10 @@ def trip_events(layout: Layout, row: Sequence[str], source: str) -> tuple[TripEv
             event_id=event_id(trip_id, EventKind.END),
             kind=EventKind.END,
             event_time=end,
-            station_id=get(row, "end_id"),
-            station_name=get(row, "end_name"),
-            lat=_coordinate(get(row, "end_lat")),
-            lon=_coordinate(get(row, "end_lon")),
+            station_id=end_id,
+            station_name=end_name,
+            lat=_coordinate(end_lat),
+            lon=_coordinate(end_lon),
             trip_id=trip_id,
             bike_id=bike_id,
             rideable_type=rideable_type,
