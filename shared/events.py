@@ -45,12 +45,15 @@ def event_id(trip_id: str, kind: EventKind) -> str:
     """The id of one side of one trip: stable across replays, runs and machines.
 
     Exactly `str(uuid.uuid5(EVENT_NAMESPACE, f"{trip_id}/{kind.value}"))` (tests/unit/test_events.py
-    checks it), computed without building UUID objects: the producer makes two per trip row."""
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{trip_id}/{kind.value}".encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = digest.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    checks it), computed without building UUID objects: the producer makes two per trip row. The
+    version (5) and the RFC 4122 variant are set on the hex digits: digit 12 is the version, and the
+    top two bits of digit 16 are 10."""
+    x = hashlib.sha1(_NAMESPACE_BYTES + (trip_id + _KIND_SUFFIX[kind]).encode()).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
+
+
+_KIND_SUFFIX = {kind: f"/{kind.value}" for kind in EventKind}
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 class _Event(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

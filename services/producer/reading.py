@@ -114,19 +114,19 @@ class Reader:
         result.documents += 1
         index, shards = self.shard  # events are kept for every shard: the opening stock needs them all
         start, until, add = self.start, self.until, self.sorter.add
-        line = "the header"
+        last = ""  # the source (`name#line`) of the last row read, named if the document breaks after it
         rows = events = 0
         try:
             for item in items if items is not None else read_document(name, stream, self.plausible):
                 if isinstance(item, BadRow):
                     rows += 1
-                    line = item.source.rsplit("#", 1)[-1]
+                    last = item.source
                     if shards == 1 or zlib.crc32(item.source.encode()) % shards == index:
                         self._dead_letter(item, letters, result)
                     continue
                 if item.kind == "start":
                     rows += 1
-                    line = item.source.rsplit("#", 1)[-1]
+                    last = item.source
                     if rows & PROGRESS_ROWS == 0:
                         self._progress(result, rows, events)
                         rows = events = 0
@@ -138,6 +138,7 @@ class Reader:
         except FormatError as exc:
             self._reject(result, exc.source, exc.reason)
         except (zlib.error, EOFError, zipfile.BadZipFile, SourceError, OSError, csv.Error, ValueError) as exc:
+            line = last.rsplit("#", 1)[-1] if last else "the header"
             reason = f"unreadable after line {line} (rows before it kept): {type(exc).__name__}: {exc}"
             self._reject(result, name, reason)
         finally:
