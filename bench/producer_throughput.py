@@ -1,14 +1,15 @@
 """Producer throughput into the local Kafka broker, side by side in one run, with peak memory.
 
-    .venv/bin/python -m bench.producer_throughput [--events 2000000] [--naive-events 20000]
+    .venv/bin/python -m bench.producer_throughput [--events 2000000] [--naive-events 20000] [--workers 1,2]
 
 Builds a workload of at least `--events` events from the real trip files in ../shared/data (the
 2021 Jersey City file - rows not in time order - and the January 2018 NYC file, copied month after
 month with times shifted so the months follow each other, unique trip ids), starts a private stack
 (Kafka, Postgres, SeaweedFS on free ports) and measures, each against its own fresh topic:
 
-* the producer itself (`python -m services.producer DIR`, a child process): events/s from start to
-  exit (reading, sorting and publishing) and of the publishing phase alone, and its peak RSS;
+* the producer itself (`python -m services.producer DIR`, a child process), once per `--workers` count
+  (BIKESHARE_READ_WORKERS, default 1 then 2): events/s from start to exit (reading, sorting and
+  publishing) and of each phase, and the peak RSS of the producer plus its reading processes;
 * a naive baseline: one `send_and_wait` per event, on `--naive-events` events (extrapolated, labelled);
 * the broker's own tool, `kafka-producer-perf-test` (org.apache.kafka.tools.ProducerPerformance from
   the broker's jars) with the same number of records, the workload's mean message size and acks=all.
@@ -216,15 +217,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--naive-events", type=int, default=20_000)
+    parser.add_argument("--workers", default="1,2", help="reading processes per producer run")
     args = parser.parse_args()
+    worker_counts = [int(n) for n in args.workers.split(",")]
     root = paths.LOCAL / "bench" / f"producer-{uuid.uuid4().hex[:8]}"
     workload = write_workload(root / "in", args.events)
     stack = Stack(root / "stack", free_ports())
     stack.start()
+    runs: list[tuple[int, float, dict[str, Any], float]] = []
     try:
         load_before = os.getloadavg()
-        seconds, summary, peak = producer_run(stack, root / "in", root / "producer.log", opening_stock="false")
-        events = summary["events"]
+        for workers in worker_counts:
+            log = root / f"producer-{workers}.log"
+            seconds, summary, peak = producer_run(
+                stack, root / "in", log, opening_stock="false", read_workers=str(workers)
+            )
+            runs.append((workers, seconds, summary, peak))
+        events = runs[0][2]["events"]
         sample = payloads(root / "in", args.naive_events)
         size = round(sum(len(v) for _, v in sample) / len(sample))
         naive_rate = asyncio.run(naive(stack.kafka.bootstrap, sample))
@@ -234,12 +243,20 @@ def main() -> None:
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(stack.postgres.dir, ignore_errors=True)
-    whole = events / seconds
-    publishing = summary["published"] / summary["publish_seconds"]
-    rows = [
-        ("producer, whole run (read, sort, publish)", whole, f"{seconds:.0f} s, peak RSS {peak:.0f} MB"),
-        ("producer, publishing phase (merge + send)", publishing, f"{summary['publish_seconds']:.0f} s"),
-        ("producer, reading phase (parse, check, sort runs)", events / summary["read_seconds"], ""),
+    rows = []
+    for workers, seconds, summary, peak in runs:
+        label = f"{workers} reading process{'es' if workers > 1 else ''}" if workers > 1 else "1 reader (a thread)"
+        publishing = summary["published"] / summary["publish_seconds"]
+        rows += [
+            (f"producer, whole run, {label}", events / seconds, f"{seconds:.0f} s, peak RSS {peak:.0f} MB (sum)"),
+            (
+                f"  reading phase (parse, check, sort runs), {label}",
+                events / summary["read_seconds"],
+                f"{summary['read_seconds']:.0f} s",
+            ),
+            (f"  publishing phase (merge + send), {label}", publishing, f"{summary['publish_seconds']:.0f} s"),
+        ]
+    rows += [
         (
             f"naive: one send_and_wait per event ({len(sample):,} events, extrapolated)",
             naive_rate,
