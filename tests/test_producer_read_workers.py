@@ -74,6 +74,9 @@ async def replay_sequence(directory: Path, checkpoints: Path, workers: int, opti
     loop = asyncio.get_running_loop()
     await asyncio.to_thread(replayer._read_all, selection, options, checkpoint, position, loop)
     assert Checkpoint(checkpoints, f"workers-{workers}").load().runs == position.runs  # durable, complete
+    # progress came back from the reading processes: every row, event and file
+    assert (replayer.progress.rows, replayer.progress.events) == (replayer.report.rows, replayer.report.events)
+    assert replayer.progress.files_done == len(selection.objects)
     runs = [checkpoint.directory / run for run in position.runs]
     index, shards = options.shard
 
