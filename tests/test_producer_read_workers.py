@@ -3,7 +3,9 @@ with a bad file and a broken zip among them, 1 and 2 workers give the same publi
 byte (dead letters apart from their `failed_at` clock), the same report and the same rejected files.
 
 The sequence is the one `Replayer` hands to the publisher (dead letters, opening stock, events merged
-from the spill runs), built here without Kafka; what Kafka makes of it is the stack tests' concern.
+from the spill runs), built here without Kafka; what Kafka makes of it is the stack tests' concern
+(`test_producer_scale.py`: a kill while two workers read). The same holds when the files are on S3
+(SeaweedFS), where each reading process opens its own client.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import asyncio
 import csv
 import io
 import shutil
+import uuid
 import zipfile
 import zlib
+from contextlib import AsyncExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,10 +25,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from devstack import provision
+from devstack.stack import BUCKET, Stack
 from services.producer.checkpoint import Checkpoint
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import select
 from services.producer.settings import ProducerSettings
+from services.producer.sources.s3 import s3_client
 from shared import topics
 from shared.events import decode_dead_letter, decode_trip
 from tests.unit.trip_files import SUBWAY_FILE, TRIP_FILES
@@ -55,8 +62,11 @@ def trip_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-async def replay_sequence(directory: Path, checkpoints: Path, workers: int, options: ReplayOptions) -> Any:
-    """(the published sequence, the report) of a replay read by `workers`, without Kafka."""
+async def replay_sequence(
+    target: Path | str, checkpoints: Path, workers: int, options: ReplayOptions, stack: Stack | None = None
+) -> Any:
+    """(the published sequence, the report) of a replay read by `workers`, without Kafka; `target` a
+    local directory, or an s3:// prefix on the stack's S3 (each reading process opens its own client)."""
     settings = ProducerSettings.model_validate(
         {
             "kafka_bootstrap_servers": "unused:1",
@@ -64,10 +74,28 @@ async def replay_sequence(directory: Path, checkpoints: Path, workers: int, opti
             "read_workers": workers,
             "run_events": 1000,  # many runs per worker
             "opening_stock": True,
+            **(
+                {
+                    "s3_endpoint_url": stack.s3.endpoint,
+                    "s3_bucket": BUCKET,
+                    "aws_access_key_id": stack.access_key,
+                    "aws_secret_access_key": stack.secret_key,
+                }
+                if stack
+                else {}
+            ),
         }
     )
-    replayer = Replayer(settings, kafka=None, s3=None)
-    selection = await select(None, "", [str(directory)], None, None)
+    async with AsyncExitStack() as contexts:
+        s3 = await contexts.enter_async_context(s3_client(settings)) if stack else None
+        return await _replay_sequence(settings, s3, str(target), checkpoints, workers, options)
+
+
+async def _replay_sequence(
+    settings: ProducerSettings, s3: Any, target: str, checkpoints: Path, workers: int, options: ReplayOptions
+) -> Any:
+    replayer = Replayer(settings, kafka=None, s3=s3)
+    selection = await select(s3, settings.s3_bucket, [target], None, None)
     assert replayer.workers(selection) == workers
     checkpoint = Checkpoint(checkpoints, f"workers-{workers}")
     position = checkpoint.load()
@@ -97,6 +125,10 @@ def without_clock(sequence: Sequence) -> Sequence:
             payload = msgspec.json.encode({**msgspec.to_builtins(decode_dead_letter(payload)), "failed_at": None})
         out.append((topic, key, payload, time_us))
     return out
+
+
+def files_in(directory: Path) -> list[Path]:
+    return sorted(directory.iterdir())
 
 
 def csv_rows(path: Path) -> int:
@@ -148,3 +180,26 @@ async def test_two_workers_publish_what_one_does_and_name_the_bad_files(
         assert len(events) == one_report.events
         whole = [e for e in events if not e.source.startswith(broken)]
         assert len(whole) == 2 * (sum(csv_rows(path) for path in good) - 4)
+
+
+@pytest.mark.stack
+async def test_two_workers_read_s3_with_a_client_each_and_publish_what_one_does(
+    stack: Stack, trip_directory: Path, tmp_path: Path
+) -> None:
+    prefix = f"workers-{uuid.uuid4().hex[:8]}/"
+    await provision.ensure_bucket(
+        stack.s3.endpoint,
+        BUCKET,
+        stack.access_key,
+        stack.secret_key,
+        {f"{prefix}{path.name}": path for path in await asyncio.to_thread(files_in, trip_directory)},
+    )
+    url = f"s3://{BUCKET}/{prefix}"
+    one, one_report = await replay_sequence(url, tmp_path, 1, ReplayOptions(), stack)
+    two, two_report = await replay_sequence(url, tmp_path, 2, ReplayOptions(), stack)
+    assert without_clock(two) == without_clock(one)
+    assert two_report.rejected_files == one_report.rejected_files
+    assert one_report.rejected_files[0] == f"{url}201902-citibike-tripdata.csv"
+    assert one_report.rejected_files[1].startswith(f"{url}202001-citibike-tripdata.zip")
+    local, _ = await replay_sequence(trip_directory, tmp_path, 2, ReplayOptions())
+    assert len(two) == len(local)  # S3 or local disk: the same items (their sources name where they came from)
