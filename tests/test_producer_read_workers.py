@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import os
 import shutil
 import uuid
 import zipfile
@@ -28,9 +29,12 @@ import pytest
 from devstack import provision
 from devstack.stack import BUCKET, Stack
 from services.producer.checkpoint import Checkpoint
+from services.producer.progress import Progress, descendants
+from services.producer.read_workers import Job, ReadFailed, read_in_processes
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import select
 from services.producer.settings import ProducerSettings
+from services.producer.sources.local import list_paths
 from services.producer.sources.s3 import s3_client
 from shared import topics
 from shared.events import decode_dead_letter, decode_trip
@@ -203,3 +207,23 @@ async def test_two_workers_read_s3_with_a_client_each_and_publish_what_one_does(
     assert one_report.rejected_files[1].startswith(f"{url}202001-citibike-tripdata.zip")
     local, _ = await replay_sequence(trip_directory, tmp_path, 2, ReplayOptions())
     assert len(two) == len(local)  # S3 or local disk: the same items (their sources name where they came from)
+
+
+async def test_a_reading_process_that_dies_stops_the_read_naming_it(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "spill"
+    not_a_directory.write_text("a file where the spill directory should be")  # every worker fails to start
+    settings = ProducerSettings.model_validate({"kafka_bootstrap_servers": "unused:1"})
+    objects = list_paths(str(TRIP_FILES["JC-202102"])) * 2
+    job = Job(settings, None, None, (0, 1), None, not_a_directory, objects)
+    with pytest.raises(ReadFailed, match=r"reading process [01] failed: FileExistsError"):
+        await asyncio.to_thread(read_in_processes, job, 2, Progress(stream=io.StringIO()))
+    assert not [pid for pid in descendants(os.getpid()) if "spawn_main" in command_line(pid)], "a reader is left"
+
+
+def command_line(pid: int) -> str:
+    """(multiprocessing's resource tracker, also a child, stays for the life of this process: not a reader)"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            return cmdline.read().decode(errors="replace")
+    except OSError:
+        return ""

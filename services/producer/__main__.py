@@ -1,7 +1,7 @@
 """`python -m services.producer`: replay trip files (S3 or local) into the raw topic, then exit.
 
 Exit codes: 0 all replayed; 1 replayed, but some files or zip members were rejected (named in the
-log); 2 a setting, a source or Kafka is unusable (the message names it).
+log); 2 a setting, a source or Kafka is unusable, or a reading process died (the message names it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from services.producer.read_workers import ReadFailed
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
 from services.producer.settings import ProducerSettings
@@ -100,6 +101,13 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
         return 1 if report.rejected_files else 0
     except SourceError as exc:
         logger.error("%s; check BIKESHARE_S3_ENDPOINT_URL, BIKESHARE_S3_BUCKET and the AWS_* keys", exc)
+        return 2
+    except ReadFailed as exc:
+        logger.error(
+            "%s; its log lines above say why (killed: out of memory? lower BIKESHARE_RUN_EVENTS or "
+            "BIKESHARE_READ_WORKERS); run again to read from the start",
+            exc,
+        )
         return 2
     finally:
         await kafka.stop()
