@@ -59,8 +59,14 @@ def trip_directory(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("trips")
     for name in ("201801-1", "JC-201901", "cocteau-202409", "JC-202102"):
         shutil.copy(TRIP_FILES[name], directory / TRIP_FILES[name].name)
+    # a month in parts, as the yearly zips hold them: two readers can share its members
+    header, *lines = TRIP_FILES["201801-2"].read_text().splitlines(keepends=True)
+    middle = len(lines) // 2
     with zipfile.ZipFile(directory / "201801-citibike-tripdata.zip", "w", zipfile.ZIP_DEFLATED) as z:
-        z.write(TRIP_FILES["201801-2"], f"2018-citibike-tripdata/{TRIP_FILES['201801-2'].name}")
+        z.writestr("2018-citibike-tripdata/201801-citibike-tripdata_2.csv", header + "".join(lines[middle:]))
+        z.writestr("2018-citibike-tripdata/201801-citibike-tripdata_1.csv", header + "".join(lines[:middle]))
+        z.writestr("2018-citibike-tripdata/README.txt", "not a CSV")
+        z.writestr("__MACOSX/2018-citibike-tripdata/._201801-citibike-tripdata_1.csv", "metadata")
     shutil.copy(SUBWAY_FILE, directory / "201902-citibike-tripdata.csv")  # not a trip file
     (directory / "202001-citibike-tripdata.zip").write_bytes(corrupt_zip(TRIP_FILES["201801-1"]))
     return directory
@@ -209,12 +215,24 @@ async def test_two_workers_read_s3_with_a_client_each_and_publish_what_one_does(
     assert len(two) == len(local)  # S3 or local disk: the same items (their sources name where they came from)
 
 
+async def test_the_members_of_one_zip_are_shared_out_and_read_as_one_reader_does(
+    trip_directory: Path, tmp_path: Path
+) -> None:
+    zipped = trip_directory / "201801-citibike-tripdata.zip"  # one object, two CSV parts
+    one, one_report = await replay_sequence(zipped, tmp_path, 1, ReplayOptions())
+    two, two_report = await replay_sequence(zipped, tmp_path, 2, ReplayOptions())
+    assert two_report.read_workers == 2  # a reader per part
+    assert without_clock(two) == without_clock(one)
+    assert (two_report.files, two_report.documents, two_report.rows) == (1, 2, csv_rows(TRIP_FILES["201801-2"]))
+    assert (one_report.files, one_report.documents, one_report.rows) == (1, 2, two_report.rows)
+
+
 async def test_a_reading_process_that_dies_stops_the_read_naming_it(tmp_path: Path) -> None:
     not_a_directory = tmp_path / "spill"
     not_a_directory.write_text("a file where the spill directory should be")  # every worker fails to start
     settings = ProducerSettings.model_validate({"kafka_bootstrap_servers": "unused:1"})
     objects = list_paths(str(TRIP_FILES["JC-202102"])) * 2
-    job = Job(settings, None, None, (0, 1), None, not_a_directory, objects)
+    job = Job(settings, None, None, (0, 1), None, not_a_directory, objects, [(0, None), (1, None)])
     with pytest.raises(ReadFailed, match=r"reading process [01] failed: FileExistsError"):
         await asyncio.to_thread(read_in_processes, job, 2, Progress(stream=io.StringIO()))
     assert not [pid for pid in descendants(os.getpid()) if "spawn_main" in command_line(pid)], "a reader is left"

@@ -53,17 +53,10 @@ def documents(url: str, file: IO[bytes], months: Months = None) -> Iterator[tupl
 def _zip_documents(name: str, file: IO[bytes], months: Months) -> Iterator[tuple[str, IO[bytes]]]:
     found = 0
     with zipfile.ZipFile(file) as archive:
-        members = [m for m in archive.infolist() if not m.is_dir() and not _is_metadata(m.filename)]
-        for member in sorted(members, key=lambda m: time_order_key(m.filename)):
+        for member in _members(name, archive, months):
             inner = f"{name}!{member.filename}"
-            lower = member.filename.lower()
-            if not lower.endswith((".csv", ".zip")):
-                logger.info("skipping %s: not a CSV", inner)
-                continue
-            if months is not None and not in_months(member.filename, months):
-                continue
             with archive.open(member) as stream:
-                if lower.endswith(".zip"):
+                if member.filename.lower().endswith(".zip"):
                     # a zip inside the zip: zipfile seeks in the member (fast when stored, re-inflates if deflated)
                     for document in _zip_documents(inner, stream, months):
                         found += 1
@@ -73,6 +66,37 @@ def _zip_documents(name: str, file: IO[bytes], months: Months) -> Iterator[tuple
                     yield inner, io.BufferedReader(stream, buffer_size=READ_BUFFER)  # type: ignore[type-var]
     if not found:
         raise NoCsvInside(f"{name}: the zip holds no CSV" + (" for the selected months" if months else ""))
+
+
+def _members(name: str, archive: zipfile.ZipFile, months: Months, quiet: bool = False) -> list[zipfile.ZipInfo]:
+    """The members read, in time order: CSVs and zips in the selected months (others skipped with a log line)."""
+    members = [m for m in archive.infolist() if not m.is_dir() and not _is_metadata(m.filename)]
+    chosen = []
+    for member in sorted(members, key=lambda m: time_order_key(m.filename)):
+        if not member.filename.lower().endswith((".csv", ".zip")):
+            if not quiet:
+                logger.info("skipping %s!%s: not a CSV", name, member.filename)
+            continue
+        if months is None or in_months(member.filename, months):
+            chosen.append(member)
+    return chosen
+
+
+def csv_members(url: str, file: IO[bytes], months: Months = None) -> list[str]:
+    """The CSV members `documents` reads from a zip, in its order, so that readers can share them out;
+    empty when the zip cannot be split that way (unreadable, no CSV, or a zip inside: read it whole)."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = [m.filename for m in _members(url, archive, months, quiet=True)]
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return []
+    return [] if any(m.lower().endswith(".zip") for m in members) else members
+
+
+def member_document(url: str, file: IO[bytes], member: str) -> Iterator[tuple[str, IO[bytes]]]:
+    """The one CSV document `member` of the zip `url`, as `documents` yields it."""
+    with zipfile.ZipFile(file) as archive, archive.open(member) as stream:
+        yield f"{url}!{member}", io.BufferedReader(stream, buffer_size=READ_BUFFER)  # type: ignore[type-var]
 
 
 def _is_metadata(filename: str) -> bool:

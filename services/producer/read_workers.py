@@ -2,8 +2,9 @@
 
 Reading (csv parsing, two events per row, ids, times, checks, encoding, the run sort) is pure CPU in
 Python, so threads would share one core; processes do not. Each worker is a *spawned* process (never a
-fork of a process that runs threads and an event loop) that takes whole objects from a task queue (the
-next free worker takes the next object, so a big file does not hold the others up), reads them with
+fork of a process that runs threads and an event loop) that takes whole objects - or one CSV member of a
+zip holding several (a yearly zip, a month in parts) - from a task queue (the next free worker takes the
+next one, so a big file does not hold the others up), reads them with
 its own `Reader` into its own sorter (`run-wN-00000.bin`, ...: one run of `run_events` in memory per
 worker, so the bound is workers x run) and one dead-letter file per object, and reports on a result
 queue: progress (rows, events), one `ObjectResult` per object, and at the end its run files. The parent
@@ -58,6 +59,8 @@ class Job:
     months: Months
     directory: Path
     objects: list[SourceObject]
+    tasks: list[tuple[int, str | None]]
+    """(object index, zip member or None for the whole object), in the order a single reader reads them"""
 
 
 @dataclass
@@ -78,7 +81,7 @@ def read_in_processes(job: Job, workers: int, progress: Progress) -> ReadOutcome
     context = multiprocessing.get_context("spawn")
     tasks: Any = context.Queue()
     results: Any = context.Queue()
-    for index in range(len(job.objects)):
+    for index in range(len(job.tasks)):
         tasks.put(index)
     for _ in range(workers):
         tasks.put(None)
@@ -88,7 +91,7 @@ def read_in_processes(job: Job, workers: int, progress: Progress) -> ReadOutcome
     ]
     for process in processes:
         process.start()
-    logger.info("reading %d objects in %d worker processes", len(job.objects), workers)
+    logger.info("reading %d objects (%d parts) in %d worker processes", len(job.objects), len(job.tasks), workers)
     outcome = ReadOutcome([], [], 0)
     finished: set[int] = set()
     try:
@@ -104,7 +107,7 @@ def read_in_processes(job: Job, workers: int, progress: Progress) -> ReadOutcome
                 progress.add(message[1], message[2])
             elif kind == "object":
                 outcome.results.append(message[1])
-                progress.files_done += 1
+                progress.files_done += message[1].files
             elif kind == "done":
                 finished.add(message[1])
                 outcome.runs += message[2]
@@ -146,9 +149,12 @@ def _worker(number: int, job: Job, tasks: Any, results: Any) -> None:
                 lambda rows, events: results.put(("rows", rows, events)),
             )
             while (index := tasks.get()) is not None:
-                obj = job.objects[index]
+                number_of_object, member = job.tasks[index]
+                first = index == 0 or job.tasks[index - 1][0] != number_of_object
+                obj = job.objects[number_of_object]
                 letters = LetterFile(job.directory / letters_name(index))
-                results.put(("object", reader.read_object(index, obj, source_of(obj), letters)))
+                result = reader.read_object(index, obj, source_of(obj), letters, member, first)
+                results.put(("object", result))
             runs = sorter.finish()
         results.put(("done", number, [run.name for run in runs], sorter.count, peak_rss_mb()))
     except BaseException as exc:

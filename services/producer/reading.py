@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.producer.documents import Months, NoCsvInside, documents
+from services.producer.documents import Months, NoCsvInside, documents, member_document
 from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
 from services.producer.row_reader import Plausible, read_document
 from services.producer.settings import ProducerSettings
@@ -78,11 +78,23 @@ class Reader:
         self.on_rows = on_rows
         self._rows = self._events = 0  # not yet reported
 
-    def read_object(self, index: int, obj: SourceObject, source: Source, letters: LetterFile) -> ObjectResult:
-        result = ObjectResult(index, files=1)
+    def read_object(
+        self,
+        index: int,
+        obj: SourceObject,
+        source: Source,
+        letters: LetterFile,
+        member: str | None = None,
+        first: bool = True,
+    ) -> ObjectResult:
+        """The object (or only its zip `member`; `first` counts the object as a file) into the sorter."""
+        result = ObjectResult(index, files=1 if first else 0)
         try:
             with source.open(obj) as file:
-                if is_parquet_key(obj.url):  # the preprocessing job's Parquet: events already (parquet_source)
+                if member is not None:
+                    for name, stream in member_document(obj.url, file, member):
+                        self._read_document(name, stream, letters, result)
+                elif is_parquet_key(obj.url):  # the preprocessing job's Parquet: events already (parquet_source)
                     # the seekable (ranged) file itself: pyarrow reads the footer, then one row group at a time
                     self._read_document(obj.url, None, letters, result, parquet_events(file, obj.url))
                 else:
