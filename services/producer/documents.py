@@ -68,29 +68,40 @@ def _zip_documents(name: str, file: IO[bytes], months: Months) -> Iterator[tuple
         raise NoCsvInside(f"{name}: the zip holds no CSV" + (" for the selected months" if months else ""))
 
 
-def _members(name: str, archive: zipfile.ZipFile, months: Months, quiet: bool = False) -> list[zipfile.ZipInfo]:
-    """The members read, in time order: CSVs and zips in the selected months (others skipped with a log line)."""
+def skipped_member(name: str, member: str) -> None:
+    logger.info("skipping %s!%s: not a CSV", name, member)
+
+
+def _members(
+    name: str, archive: zipfile.ZipFile, months: Months, skipped: list[str] | None = None
+) -> list[zipfile.ZipInfo]:
+    """The members read, in time order: CSVs and zips in the selected months; the others are skipped with
+    a log line (or, given `skipped`, listed there for the caller to log)."""
     members = [m for m in archive.infolist() if not m.is_dir() and not _is_metadata(m.filename)]
     chosen = []
     for member in sorted(members, key=lambda m: time_order_key(m.filename)):
         if not member.filename.lower().endswith((".csv", ".zip")):
-            if not quiet:
-                logger.info("skipping %s!%s: not a CSV", name, member.filename)
+            if skipped is None:
+                skipped_member(name, member.filename)
+            else:
+                skipped.append(member.filename)
             continue
         if months is None or in_months(member.filename, months):
             chosen.append(member)
     return chosen
 
 
-def csv_members(url: str, file: IO[bytes], months: Months = None) -> list[str]:
-    """The CSV members `documents` reads from a zip, in its order, so that readers can share them out;
-    empty when the zip cannot be split that way (unreadable, no CSV, or a zip inside: read it whole)."""
+def csv_members(url: str, file: IO[bytes], months: Months = None) -> tuple[list[str], list[str]]:
+    """(the CSV members `documents` reads from a zip, in its order, so that readers can share them out;
+    the members it skips as not CSV). No members when the zip cannot be split that way (unreadable, no
+    CSV, or a zip inside: it is read whole)."""
+    skipped: list[str] = []
     try:
         with zipfile.ZipFile(file) as archive:
-            members = [m.filename for m in _members(url, archive, months, quiet=True)]
+            members = [m.filename for m in _members(url, archive, months, skipped)]
     except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return []
-    return [] if any(m.lower().endswith(".zip") for m in members) else members
+        return [], []
+    return ([], []) if any(m.lower().endswith(".zip") for m in members) else (members, skipped)
 
 
 def member_document(url: str, file: IO[bytes], member: str) -> Iterator[tuple[str, IO[bytes]]]:

@@ -33,7 +33,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
-from services.producer.documents import Months, csv_members
+from services.producer.documents import Months, csv_members, skipped_member
 from services.producer.opening_stock import OpeningStock
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
@@ -153,13 +153,19 @@ class Replayer:
         tasks: list[tuple[int, str | None]] = []
         for index, obj in enumerate(selection.objects):
             members: list[str] = []
+            skipped: list[str] = []
             if obj.url.endswith(".zip"):
                 try:
                     with (remote if obj.url.startswith("s3://") else local).open(obj) as file:
-                        members = csv_members(obj.url, file, selection.months)
-                except Exception:
+                        members, skipped = csv_members(obj.url, file, selection.months)
+                except Exception:  # the reader that takes the object whole names the problem
                     members = []
-            tasks += [(index, member) for member in members] if len(members) > 1 else [(index, None)]
+            if len(members) > 1:
+                for name in skipped:  # said here, as a reader of the whole zip would have said it
+                    skipped_member(obj.url, name)
+                tasks += [(index, member) for member in members]
+            else:
+                tasks.append((index, None))
         return tasks
 
     def _read_all(
