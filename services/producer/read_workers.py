@@ -121,6 +121,7 @@ def read_in_processes(job: Job, workers: int, progress: Progress) -> ReadOutcome
             if process.is_alive():
                 process.kill()
                 process.join()
+        tasks.cancel_join_thread()  # tasks nobody will take (after a failure) must not hold this process's exit
     outcome.results.sort(key=lambda r: r.index)
     outcome.runs.sort()
     return outcome
