@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         bench.stop_services()
         bench.stack.stop()
+        # The services' logs outlive the run (the sink's per-batch timings explain its latency figures).
+        shutil.copytree(bench.stack.logs, paths.LOCAL / "bench-e2e-logs", dirs_exist_ok=True)
         shutil.rmtree(bench.stack.state, ignore_errors=True)
         shutil.rmtree(bench.stack.postgres.dir, ignore_errors=True)
     text = "\n".join(bench.lines)
