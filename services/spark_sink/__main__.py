@@ -17,6 +17,7 @@ import threading
 from types import FrameType
 
 from py4j.protocol import Py4JError
+from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming.query import StreamingQuery
 
 from services.spark_sink.batch_writer import BatchWriter
@@ -82,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     spark = build_session(settings)
-    writer = BatchWriter(dsn, settings.sink_retry_deadline_s, settings.sink_retry_max_wait_s)
+    writer = BatchWriter(
+        dsn, settings.sink_retry_deadline_s, settings.sink_retry_max_wait_s, settings.sink_write_timeout_s
+    )
     query = start_query(read_clean_topic(spark, settings), writer, settings)
     kafka, postgres = endpoints(settings)
 
@@ -100,12 +103,22 @@ def main(argv: list[str] | None = None) -> int:
 
     server = HealthServer(settings.metrics_host, settings.metrics_port, health)
     server.start()
+    code = 0
     try:
         while not stopping.is_set():
             if query.awaitTermination(1):
                 break  # ended by itself: awaitTermination raised if it failed
         else:
             stop_query(query)
+    except StreamingQueryException as exc:
+        # The batch failed for good (e.g. Postgres gone past BIKESHARE_SINK_RETRY_DEADLINE_S): exit non-zero
+        # so the supervisor (or compose's restart:) starts us again; the checkpoint reruns the batch.
+        logger.error(
+            "the streaming query failed: %s; exiting 1 (a restart resumes from the checkpoint in %s)",
+            first_line(exc),
+            settings.spark_checkpoint_dir,
+        )
+        code = 1
     except (Py4JError, ConnectionError) as exc:
         # A signal to the whole process group (Ctrl-C, `kill -- -PGID`) stops Spark's JVM as well: the
         # stop that was asked for has happened; the checkpoint holds, the next start resumes from it.
@@ -117,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         writer.close()
         with contextlib.suppress(Py4JError, ConnectionError):
             spark.stop()
-    return 0
+    return code
+
+
+def first_line(exc: BaseException) -> str:
+    """A Spark error's first meaningful line (its text carries the JVM and Python stacks after it)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:500] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":
