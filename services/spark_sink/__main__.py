@@ -21,7 +21,7 @@ from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming.query import StreamingQuery
 
 from services.spark_sink.batch_writer import BatchWriter
-from services.spark_sink.session import build_session
+from services.spark_sink.session import ConnectorMissing, build_session, connector_jars
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.station_info import load_station_info
 from services.spark_sink.stream import read_clean_topic, start_query
@@ -31,6 +31,7 @@ from shared.observability import HealthServer, host_ports, reachable
 from shared.postgres import connect
 from shared.schema import apply_migrations
 from shared.settings import load_settings
+from shared.startup import StartupError, probe_kafka, probe_postgres, probe_spark_master, run_probes
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,26 @@ def endpoints(settings: SparkSinkSettings) -> tuple[list[tuple[str, int]], list[
     kafka = host_ports(settings.kafka_bootstrap_servers, 9092)
     postgres = [(h.get("host") or "127.0.0.1", int(h.get("port") or 5432)) for h in settings.postgres_dsn.hosts()]
     return kafka, postgres
+
+
+def startup_problems(settings: SparkSinkSettings, dsn: str) -> list[str]:
+    """Everything wrong with the sink's set-up, one line each, within BIKESHARE_STARTUP_DEADLINE_S: the
+    connector jars, then Kafka, the Spark master and Postgres probed side by side."""
+    problems = []
+    try:
+        connector_jars(settings.spark_jars_dir)
+    except ConnectorMissing as exc:
+        problems.append(str(exc))
+    deadline = settings.startup_deadline_s
+    try:
+        run_probes(
+            probe_kafka(settings.kafka_bootstrap_servers, deadline),
+            probe_spark_master(settings.spark_master, deadline),
+            probe_postgres(dsn, deadline),
+        )
+    except StartupError as exc:
+        problems += str(exc).splitlines()
+    return problems
 
 
 def stop_query(query: StreamingQuery) -> None:
@@ -69,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(SparkSinkSettings)
     configure_logging(settings.log_level, settings.log_format)
     dsn = str(settings.postgres_dsn)
+    if problems := startup_problems(settings, dsn):
+        for problem in problems:
+            logger.error("%s", problem)
+        return 2
     try:
         asyncio.run(migrate(dsn, settings.station_catalogue))
     except GbfsError as exc:
