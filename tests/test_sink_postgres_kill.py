@@ -162,7 +162,7 @@ async def test_a_copy_cut_by_a_postgres_kill_is_retried_and_lands_once(
 
 # The whole service: Kafka -> Spark -> the same kill -> /health 503 -> resumes -> gives up with exit 1.
 
-SINK_EVENTS = 100_000
+SINK_EVENTS = 60_000
 LATE_EVENTS = 10
 
 
@@ -207,7 +207,7 @@ async def test_the_sink_resumes_after_postgres_is_killed_mid_batch_and_exits_1_i
     env = {
         **stack.service_env("spark_sink"),
         "BIKESHARE_TRIGGER_SECONDS": "2",
-        "BIKESHARE_SINK_RETRY_DEADLINE_S": "20",
+        "BIKESHARE_SINK_RETRY_DEADLINE_S": "10",
         "BIKESHARE_SINK_RETRY_MAX_WAIT_S": "1",
     }
     sink = service_process("spark_sink", env, stack.logs)
@@ -237,7 +237,7 @@ async def test_the_sink_resumes_after_postgres_is_killed_mid_batch_and_exits_1_i
         code = await asyncio.to_thread(sink.proc.wait, 90)
         assert code == 1, sink.tail(40)
         lines = sink.log_path.read_text().splitlines()
-        assert any("postgres still failing after 20s" in line for line in lines), sink.tail(40)
+        assert any("postgres still failing after 10s" in line for line in lines), sink.tail(40)
         assert any("the streaming query failed" in line and "exiting 1" in line for line in lines), sink.tail(40)
     finally:
         sink.stop()
