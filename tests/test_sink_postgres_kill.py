@@ -102,12 +102,16 @@ async def stall_copy_then_kill_postgres(postgres: Postgres, admin_dsn: str) -> N
     os.kill(pid, signal.SIGSTOP)
     seen: list[tuple[int, int]] = []
 
-    async def full() -> bool:
+    async def full() -> tuple[int, int] | None:
         """Both socket buffers full (no longer changing): the client's next writes wait in asyncpg."""
         seen.append(await asyncio.to_thread(queued_bytes, postgres.port, client_port))
-        return len(seen) > 2 and seen[-1] == seen[-2] == seen[-3] and min(seen[-1]) > 0
+        return seen[-1] if len(seen) > 2 and seen[-1] == seen[-2] == seen[-3] and min(seen[-1]) > 0 else None
 
-    await eventually("the COPY's data piling up unread", full, 30)
+    try:
+        await eventually("the COPY's data piling up unread", full, 30)
+    except BaseException:
+        print("socket queues (server unread, client unsent):", seen[:3], seen[-3:])
+        raise
     assert postgres.process.proc is not None
     kill_tree(postgres.process.proc.pid)  # the postmaster, the stopped backend and every other one
     postgres.process.proc.wait()
@@ -127,7 +131,7 @@ async def test_a_copy_cut_by_a_postgres_kill_is_retried_and_lands_once(
 ) -> None:
     pg = own_postgres
     rows = staging_rows(BIG_BATCH)
-    coordinates = [(topics.CLEAN, 0, n) for n in range(len(rows))]
+    coordinates = [(topics.CLEAN, 0, n, 0) for n in range(len(rows))]  # COORDINATE_COLUMNS
     writer = BatchWriter(pg.dsn, retry_deadline_s=60, retry_max_wait_s=1)
     done: Future[BatchResult] = Future()
 
@@ -162,7 +166,7 @@ async def test_a_copy_cut_by_a_postgres_kill_is_retried_and_lands_once(
 
 # The whole service: Kafka -> Spark -> the same kill -> /health 503 -> resumes -> gives up with exit 1.
 
-SINK_EVENTS = 60_000
+SINK_EVENTS = 120_000
 LATE_EVENTS = 10
 
 
@@ -207,6 +211,8 @@ async def test_the_sink_resumes_after_postgres_is_killed_mid_batch_and_exits_1_i
     env = {
         **stack.service_env("spark_sink"),
         "BIKESHARE_TRIGGER_SECONDS": "2",
+        # The events are published one per record (no frames): all of them in the first batch.
+        "BIKESHARE_MAX_OFFSETS_PER_TRIGGER": str(SINK_EVENTS),
         "BIKESHARE_SINK_RETRY_DEADLINE_S": "10",
         "BIKESHARE_SINK_RETRY_MAX_WAIT_S": "1",
     }
