@@ -109,9 +109,8 @@ async def stall_copy_then_kill_postgres(postgres: Postgres, admin_dsn: str) -> N
 
     try:
         await eventually("the COPY's data piling up unread", full, 30)
-    except BaseException:
-        print("socket queues (server unread, client unsent):", seen[:3], seen[-3:])
-        raise
+    except pytest.fail.Exception:
+        pytest.fail(f"the COPY never filled both socket buffers; (server unread, client unsent) last: {seen[-3:]}")
     assert postgres.process.proc is not None
     kill_tree(postgres.process.proc.pid)  # the postmaster, the stopped backend and every other one
     postgres.process.proc.wait()
