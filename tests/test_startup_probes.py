@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.web_fixture import start_postgres
 from devstack import paths
 from devstack.process import free_port
 from shared.startup import StartupError, probe_kafka, probe_spark_master
@@ -181,3 +182,35 @@ def test_every_problem_of_the_sink_is_named_at_once(tmp_path: Path) -> None:
     assert f"postgres at 127.0.0.1:{postgres}/d is unreachable" in lines[2]
     assert "fix BIKESHARE_POSTGRES_DSN" in lines[2]
     assert took < 12, f"{took:.1f}s"
+
+
+def test_missing_browser_libraries_stop_the_web_in_one_line(tmp_path: Path) -> None:
+    done, took = run_service("web", {"BIKESHARE_LEAFLET_DIR": str(tmp_path)})
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip() == (
+        f"leaflet.js is not in {tmp_path}; run `./dev setup` (npm ci --prefix services/web) "
+        "or fix BIKESHARE_LEAFLET_DIR"
+    )
+    assert took < 10
+
+
+@pytest.mark.stack
+async def test_a_taken_web_port_is_one_line() -> None:
+    postgres = await start_postgres("web-port")
+    try:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", 0))
+            squatter.listen()
+            port = squatter.getsockname()[1]
+            done, _ = await asyncio.to_thread(
+                run_service, "web", {"BIKESHARE_POSTGRES_DSN": postgres.web_dsn, "BIKESHARE_WEB_PORT": str(port)}
+            )
+    finally:
+        await asyncio.to_thread(postgres.remove)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"cannot listen on 127.0.0.1:{port} (Address already in use); stop what holds it "
+        f"(`ss -ltnp 'sport = :{port}'`) or set BIKESHARE_WEB_PORT / BIKESHARE_WEB_HOST"
+    )
