@@ -36,13 +36,16 @@ from shared.startup import StartupError, probe_kafka, probe_postgres, probe_spar
 logger = logging.getLogger(__name__)
 
 
-async def migrate(dsn: str, station_catalogue: str) -> None:
+async def migrate(dsn: str, station_catalogue: str, timeout_s: float) -> None:
+    """Migrations and the catalogue, bounded by `timeout_s` (a server that stops answering must not hold
+    the start for ever: the process exits 1 and is started again)."""
     conn = await connect(dsn)
     try:
-        await apply_migrations(conn)
-        await load_station_info(conn, station_catalogue)
+        async with asyncio.timeout(timeout_s):
+            await apply_migrations(conn)
+            await load_station_info(conn, station_catalogue)
     finally:
-        await conn.close()
+        await conn.close(timeout=5)
 
 
 def endpoints(settings: SparkSinkSettings) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
@@ -95,10 +98,17 @@ def main(argv: list[str] | None = None) -> int:
             logger.error("%s", problem)
         return 2
     try:
-        asyncio.run(migrate(dsn, settings.station_catalogue))
+        asyncio.run(migrate(dsn, settings.station_catalogue, settings.sink_write_timeout_s))
     except GbfsError as exc:
         logger.error("cannot load the station catalogue: %s; fix BIKESHARE_STATION_CATALOGUE", exc)
         return 2
+    except TimeoutError:
+        logger.error(
+            "postgres did not finish the migrations and the catalogue within %.0fs "
+            "(BIKESHARE_SINK_WRITE_TIMEOUT_S); exiting 1 to be started again",
+            settings.sink_write_timeout_s,
+        )
+        return 1
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -118,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
         last = writer.last
         postgres_ok = writer.postgres_lost is None and reachable(postgres)
         kafka_ok = reachable(kafka)
+        # A batch that runs past the write deadline plus a margin for Spark's part is stuck somewhere.
+        running_s = writer.running_s()
+        stuck = running_s is not None and running_s > settings.sink_write_timeout_s + 120
         return {
-            "ok": query.isActive and postgres_ok and kafka_ok and not stopping.is_set(),
+            "ok": query.isActive and postgres_ok and kafka_ok and not stuck and not stopping.is_set(),
             "query": query.name,
             "postgres": "ok" if postgres_ok else (writer.postgres_lost or "unreachable"),
             "kafka": "ok" if kafka_ok else "unreachable",
             "last_batch": None if last is None else {"id": last.batch_id, "inserted": last.inserted},
+            "batch_running_s": None if running_s is None else round(running_s, 1),
         }
 
     server = HealthServer(settings.metrics_host, settings.metrics_port, health)

@@ -83,6 +83,7 @@ class BatchWriter:
         self.postgres_lost: str | None = None
         """Why the last write attempt failed while it is being retried; None when writing works."""
         self._conn: asyncpg.Connection | None = None
+        self._started: float | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sink-postgres", daemon=True)
         self._thread.start()
@@ -90,8 +91,19 @@ class BatchWriter:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
+    def running_s(self) -> float | None:
+        """Seconds the batch in hand has been running (None between batches)."""
+        started = self._started
+        return None if started is None else time.monotonic() - started
+
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        started = time.monotonic()
+        self._started = started = time.monotonic()
+        try:
+            self._batch(batch, batch_id, started)
+        finally:
+            self._started = None
+
+    def _batch(self, batch: DataFrame, batch_id: int, started: float) -> None:
         table = batch.toArrow()
         arrow_s = time.monotonic() - started
         rejected = pc.is_valid(table.column("reject_reason"))
