@@ -67,14 +67,16 @@ async def fetchval(dsn: str, sql: str) -> Any:
 
 
 async def copy_backend(admin_dsn: str) -> tuple[int, int] | None:
-    """(pid, client port) of the backend running a COPY, if one is."""
+    """(pid, client port) of the backend running a batch's COPY (into the staging table `incoming`; the
+    sink's start copies the station catalogue too), if one is."""
     try:
         conn = await asyncpg.connect(admin_dsn, timeout=5)
     except (OSError, asyncpg.PostgresError):
         return None
     try:
         row = await conn.fetchrow(
-            "SELECT pid, client_port FROM pg_stat_activity WHERE query ILIKE 'COPY%' AND pid <> pg_backend_pid()"
+            "SELECT pid, client_port FROM pg_stat_activity"
+            " WHERE query ILIKE 'COPY%incoming%' AND pid <> pg_backend_pid()"
         )
     finally:
         await conn.close()
