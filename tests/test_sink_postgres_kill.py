@@ -20,7 +20,7 @@ import signal
 import subprocess
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,14 +48,15 @@ T0 = datetime(2024, 9, 6, 8, 0, tzinfo=UTC)
 
 
 def staging_rows(count: int) -> list[tuple[Any, ...]]:
-    """`STAGING_COLUMNS` tuples: one departure per bike, spread over 300 stations."""
+    """`STAGING_COLUMNS` tuples (the event, then its Kafka coordinates): one departure per bike, spread
+    over 300 stations."""
     rows = []
     for n in range(count):
         station = n % 300
         when = T0 + timedelta(seconds=n)
         lat = 40.70 + station / 10_000
         rows.append((uuid.uuid4(), when, "start", f"b{n}", f"S{station}", f"Street {station}", lat, -73.99))
-    return [(*row, f"t{n}", "classic_bike", 1) for n, row in enumerate(rows)]
+    return [(*row, f"t{n}", "classic_bike", 1, topics.CLEAN, 0, n, 0) for n, row in enumerate(rows)]
 
 
 async def fetchval(dsn: str, sql: str) -> Any:
@@ -98,9 +99,15 @@ def queued_bytes(server_port: int, client_port: int) -> tuple[int, int]:
     return queue(server_port, client_port, 0), queue(client_port, server_port, 1)
 
 
-async def stall_copy_then_kill_postgres(postgres: Postgres, admin_dsn: str) -> None:
+async def stall_copy_then_kill_postgres(postgres: Postgres, admin_dsn: str, died: Callable[[], str | None]) -> None:
     """Wait for the sink's COPY, stop its backend until the unread data piles up, SIGKILL every process."""
-    pid, client_port = await eventually("the sink's COPY running", lambda: copy_backend(admin_dsn), 180, 0.02)
+
+    async def copying() -> tuple[int, int] | None:
+        if (death := died()) is not None:
+            pytest.fail(f"the writer failed before its COPY: {death}")
+        return await copy_backend(admin_dsn)
+
+    pid, client_port = await eventually("the sink's COPY running", copying, 180, 0.02)
     os.kill(pid, signal.SIGSTOP)
     seen: list[tuple[int, int]] = []
 
@@ -145,7 +152,9 @@ async def test_a_copy_cut_by_a_postgres_kill_is_retried_and_lands_once(
     # A daemon thread, not asyncio.to_thread: a write that hangs must fail the test, not the interpreter's exit.
     threading.Thread(target=write, daemon=True).start()
     try:
-        await stall_copy_then_kill_postgres(pg.postgres, pg.admin_dsn)
+        await stall_copy_then_kill_postgres(
+            pg.postgres, pg.admin_dsn, lambda: repr(done.exception()) if done.done() else None
+        )
 
         async def lost_reported() -> str | None:
             return writer.postgres_lost
@@ -221,7 +230,8 @@ async def test_the_sink_resumes_after_postgres_is_killed_mid_batch_and_exits_1_i
     url = f"http://127.0.0.1:{stack.ports.metrics('spark_sink')}/health"
     sink.start()
     try:
-        await stall_copy_then_kill_postgres(stack.postgres, stack.postgres.dsn_admin.rsplit("/", 1)[0] + "/bikeshare")
+        admin_dsn = stack.postgres.dsn_admin.rsplit("/", 1)[0] + "/bikeshare"
+        await stall_copy_then_kill_postgres(stack.postgres, admin_dsn, sink.death)
         await eventually("sink /health 503 while postgres is lost", lambda: _is(health(url), 503), 10)
         await asyncio.to_thread(stack.postgres.start)
         await asyncio.to_thread(stack.postgres.wait_ready)

@@ -157,6 +157,8 @@ class BatchWriter:
     async def _guarded(self, batch_id: int, attempt: Coroutine[Any, Any, T]) -> T:
         """Run one write attempt; abandon it (transient `PostgresLost`) once its connection is closed or
         it has run `write_timeout_s`."""
+        if self._conn is not None and self._conn.is_closed():
+            self._conn = None  # lost while idle: the attempt reconnects, the watch must not take it for a loss
         loop = asyncio.get_running_loop()
         task = loop.create_task(attempt)
         give_up = loop.time() + self.write_timeout_s
