@@ -159,9 +159,13 @@ class Supervisor:
         if entry.ready_since is None:
             if entry.ready():
                 entry.ready_since = now
-                if entry.incident is not None and entry.incident.ready_at is None:
-                    entry.incident.ready_at = now
-                    logger.info("%s ready again %.1fs after it died", entry.name, now - entry.incident.died_at)
+                # Every incident still open ends here: a victim whose restart crashed again (a new incident)
+                # is back only now, and the chaos runner waits on the first one (its kill).
+                recovered = [i for i in entry.history if i.ready_at is None]
+                for incident in recovered:
+                    incident.ready_at = now
+                if recovered:
+                    logger.info("%s ready again %.1fs after it died", entry.name, now - recovered[0].died_at)
         elif now - entry.ready_since > STABLE_AFTER_S:
             entry.backoff_s = BACKOFF_START_S
 

@@ -33,3 +33,30 @@ def test_kill_takes_children_in_sessions_of_their_own(tmp_path: Path) -> None:
     finally:
         supervisor.stop()
         victim.stop()
+
+
+def test_a_victim_whose_restart_crashes_ends_its_kill_when_it_is_back(tmp_path: Path) -> None:
+    """The kill's incident (what the chaos runner waits on) gets its `ready` time even when the first restart
+    crashes (e.g. its port still taken) and a later one comes up; before, only the crash's incident did."""
+    starts = tmp_path / "starts"
+    script = f'n=$(cat {starts} 2>/dev/null || echo 0); echo $((n+1)) > {starts}; [ "$n" = 1 ] && exit 1; sleep 300'
+    victim = ManagedProcess("victim", ["sh", "-c", script], tmp_path / "victim.log")
+    victim.start()
+    supervisor = Supervisor()
+    supervisor.add(victim, ready=lambda: starts.exists() and starts.read_text().strip() == "3")
+    supervisor.start()
+    try:
+        end = time.monotonic() + 10
+        while not starts.exists():
+            assert time.monotonic() < end
+            time.sleep(0.05)
+        kill = supervisor.kill("victim", pause_s=0.1)
+        while kill.ready_at is None:
+            assert time.monotonic() < end + 10, [(i.cause, i.ready_at) for i in supervisor.incidents]
+            time.sleep(0.05)
+        causes = [i.cause for i in supervisor.incidents]
+        assert causes == ["killed", "exited 1"]
+        assert all(i.ready_at == kill.ready_at for i in supervisor.incidents)
+    finally:
+        supervisor.stop()
+        victim.stop()
