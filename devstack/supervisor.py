@@ -8,6 +8,7 @@ ready for a minute). `kill(name, pause_s)` is the chaos runner's SIGKILL: the su
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from devstack.process import ManagedProcess
 
@@ -91,20 +93,20 @@ class Supervisor:
             self.entries.pop(name, None)
 
     def kill(self, name: str, pause_s: float, whole_group: bool = True) -> Incident:
-        """SIGKILL `name` (its process group: a Spark worker's executors die with it); restart after `pause_s`."""
+        """SIGKILL `name` and, with `whole_group`, everything it started (its process group and every
+        descendant, as a container's kill does: Postgres's backends each run in a session of their own
+        and would otherwise outlive the postmaster, still holding its shared memory, so the restarted
+        server refuses to start until they leave); restart after `pause_s`."""
         with self._lock:
             entry = self.entries[name]
             proc = entry.process.proc
             if proc is None or proc.poll() is not None:
                 raise RuntimeError(f"{name} is not running; nothing to kill")
             now = time.monotonic()
-            try:
-                if whole_group:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                else:
-                    os.kill(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            if whole_group:
+                kill_tree(proc.pid)
+            else:
+                _signal(proc.pid, signal.SIGKILL)
             proc.wait()
             incident = self._died(entry, now, "killed")
             entry.restart_at = now + pause_s
@@ -157,8 +159,50 @@ class Supervisor:
         if entry.ready_since is None:
             if entry.ready():
                 entry.ready_since = now
-                if entry.incident is not None and entry.incident.ready_at is None:
-                    entry.incident.ready_at = now
-                    logger.info("%s ready again %.1fs after it died", entry.name, now - entry.incident.died_at)
+                # Every incident still open ends here: a victim whose restart crashed again (a new incident)
+                # is back only now, and the chaos runner waits on the first one (its kill).
+                recovered = [i for i in entry.history if i.ready_at is None]
+                for incident in recovered:
+                    incident.ready_at = now
+                if recovered:
+                    logger.info("%s ready again %.1fs after it died", entry.name, now - recovered[0].died_at)
         elif now - entry.ready_since > STABLE_AFTER_S:
             entry.backoff_s = BACKOFF_START_S
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living process below `pid` (children, grandchildren...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces and parentheses: split after its closing one.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(pid: int, reaped_within_s: float = 10.0) -> None:
+    """SIGKILL `pid`'s process group and every descendant (collected first: orphans lose their parent
+    link), then wait until the descendants are reaped: a dead postmaster not yet reaped by init still
+    answers `kill(pid, 0)`, and a new one on the same data directory would refuse to start
+    ("lock file postmaster.pid already exists"). `pid` itself is the caller's child: the caller reaps it."""
+    below = descendants(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for child in below:
+        _signal(child, signal.SIGKILL)
+    end = time.monotonic() + reaped_within_s
+    while any(Path(f"/proc/{child}").exists() for child in below) and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)

@@ -31,6 +31,9 @@ class KafkaSettings(ServiceSettings):
     """For services that talk to Kafka."""
 
     kafka_bootstrap_servers: str = Field(description="host:port[,host:port...]")
+    startup_deadline_s: float = Field(
+        default=10.0, gt=0, description="at startup, how long a wrong Kafka/Spark address is retried before exit 2"
+    )
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
 

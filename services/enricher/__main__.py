@@ -10,9 +10,11 @@ import faust
 
 from services.enricher.app import create_app
 from services.enricher.settings import EnricherSettings
+from shared.gbfs import GbfsError
 from shared.logs import configure_logging
 from shared.observability import HealthServer, host_ports, reachable
 from shared.settings import load_settings
+from shared.startup import StartupError, probe_kafka, run_probes
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,19 @@ def main(argv: list[str] | None = None) -> int:
     ).parse_args(argv)
     settings = load_settings(EnricherSettings)
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
+    try:
+        app = create_app(settings)  # reads the station catalogue: a local mistake is named before any wait
+        run_probes(probe_kafka(settings.kafka_bootstrap_servers, settings.startup_deadline_s))
+    except StartupError as exc:
+        logger.error("%s", exc)
+        return 2
+    except GbfsError as exc:
+        logger.error(
+            "cannot load the station catalogue: %s; fix BIKESHARE_STATION_CATALOGUE "
+            "(a GBFS station_information file or URL)",
+            exc,
+        )
+        return 2
     kafka = host_ports(settings.kafka_bootstrap_servers, 9092)
 
     def check() -> dict[str, object]:

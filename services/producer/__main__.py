@@ -25,6 +25,7 @@ from services.producer.sources.s3 import s3_client
 from shared.logs import configure_logging
 from shared.observability import HealthServer
 from shared.settings import load_settings
+from shared.startup import StartupError, probe_kafka
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
+    try:
+        await probe_kafka(settings.kafka_bootstrap_servers, settings.startup_deadline_s)
+    except StartupError as exc:
+        logger.error("%s", exc)
+        return 2
     state = {"ok": True, "phase": "starting"}
     health = HealthServer(settings.metrics_host, settings.metrics_port, lambda: dict(state))
     health.start()

@@ -6,6 +6,13 @@ on ONE persistent asyncpg connection driven by ONE event loop in a thread of its
 connection and a new loop per batch). Records Spark rejected are quarantined in the same transaction;
 a record Postgres still refuses is isolated by bisection and quarantined too; transient errors are
 retried with backoff until a deadline (`quarantine` module: the rule).
+
+Every attempt runs under a watch (`_guarded`): asyncpg's COPY waits for the socket to accept more data
+with no timeout, and a connection lost while that wait is pending never wakes it (the loss resolves
+the query's waiter, not the write-flow event), so a Postgres killed in the middle of a large COPY left
+the batch hanging for ever with nothing logged. The watch cancels the attempt as soon as the
+connection is closed, or when the attempt outlives `write_timeout_s` (a half-open connection), and
+turns both into a transient `PostgresLost` that the retry loop handles like any lost connection.
 """
 
 from __future__ import annotations
@@ -42,8 +49,16 @@ RETRIES = Counter("sink_write_retries_total", "Batch writes retried after a tran
 LAST_BATCH_SECONDS = Gauge("sink_last_batch_seconds", "Wall time of the last micro-batch write")
 
 
+WATCH_S = 0.5
+"""How often a running write checks that its connection is still open."""
+
+
 class _Rollback(Exception):
     """Raised inside a probe transaction to undo it."""
+
+
+class PostgresLost(ConnectionError):
+    """A write attempt abandoned because its connection closed under it or it outlived its deadline."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +71,19 @@ class Timings:
 class BatchWriter:
     """Callable as `foreachBatch(writer)`; `last` is the most recent `BatchResult`; `close()` at the end."""
 
-    def __init__(self, dsn: str, retry_deadline_s: float = 300.0, retry_max_wait_s: float = 5.0) -> None:
+    def __init__(
+        self, dsn: str, retry_deadline_s: float = 300.0, retry_max_wait_s: float = 5.0, write_timeout_s: float = 300.0
+    ) -> None:
         self.dsn = dsn
         self.retry_deadline_s = retry_deadline_s
         self.retry_max_wait_s = retry_max_wait_s
+        self.write_timeout_s = write_timeout_s
         self.last: BatchResult | None = None
         self.last_timings: Timings | None = None
         self.postgres_lost: str | None = None
         """Why the last write attempt failed while it is being retried; None when writing works."""
         self._conn: asyncpg.Connection | None = None
+        self._started: float | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sink-postgres", daemon=True)
         self._thread.start()
@@ -72,8 +91,19 @@ class BatchWriter:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
+    def running_s(self) -> float | None:
+        """Seconds the batch in hand has been running (None between batches)."""
+        started = self._started
+        return None if started is None else time.monotonic() - started
+
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        started = time.monotonic()
+        self._started = started = time.monotonic()
+        try:
+            self._batch(batch, batch_id, started)
+        finally:
+            self._started = None
+
+    def _batch(self, batch: DataFrame, batch_id: int, started: float) -> None:
         table = batch.toArrow()
         arrow_s = time.monotonic() - started
         rejected = pc.is_valid(table.column("reject_reason"))
@@ -82,7 +112,7 @@ class BatchWriter:
         rows = rows_of(good)
         coordinates = list(zip(*(good.column(c).to_pylist() for c in COORDINATE_COLUMNS), strict=True))
         converted = time.monotonic()
-        result = self._run(self._write_with_retries(batch_id, rows, coordinates, bad))
+        result = self.write(batch_id, rows, coordinates, bad)
         done = time.monotonic()
         self.last = result
         self.last_timings = Timings(arrow_s, converted - started - arrow_s, done - converted)
@@ -103,6 +133,13 @@ class BatchWriter:
             extra={"topic": topics.CLEAN, "batch_id": batch_id},
         )
 
+    def write(
+        self, batch_id: int, rows: list[tuple[Any, ...]], coordinates: list[tuple[Any, ...]], bad: list[Quarantined]
+    ) -> BatchResult:
+        """Write one batch's rows (`STAGING_COLUMNS` tuples, their Kafka coordinates) and its rejected
+        records, retrying transient failures; raises once the retry deadline has passed."""
+        return self._run(self._write_with_retries(batch_id, rows, coordinates, bad))
+
     def close(self) -> None:
         if self._conn is not None:
             self._run(self._conn.close(timeout=5))
@@ -113,8 +150,39 @@ class BatchWriter:
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await asyncpg.connect(self.dsn, timeout=10)
+            # command_timeout bounds each statement too (the watch bounds the whole attempt).
+            self._conn = await asyncpg.connect(self.dsn, timeout=10, command_timeout=self.write_timeout_s)
         return self._conn
+
+    async def _guarded(self, batch_id: int, attempt: Coroutine[Any, Any, T]) -> T:
+        """Run one write attempt; abandon it (transient `PostgresLost`) once its connection is closed or
+        it has run `write_timeout_s`."""
+        if self._conn is not None and self._conn.is_closed():
+            self._conn = None  # lost while idle: the attempt reconnects, the watch must not take it for a loss
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(attempt)
+        give_up = loop.time() + self.write_timeout_s
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=WATCH_S)
+            if done:
+                return task.result()
+            conn = self._conn
+            if conn is not None and conn.is_closed():
+                why = "the connection to postgres closed during the write"
+            elif loop.time() > give_up:
+                why = f"the write did not finish within {self.write_timeout_s:g}s (BIKESHARE_SINK_WRITE_TIMEOUT_S)"
+            else:
+                continue
+            self.postgres_lost = why
+            task.cancel()
+            # Cancelling unblocks asyncpg's COPY; whatever it raises on the way out is superseded by `why`.
+            await asyncio.wait({task}, timeout=5)
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved, so asyncio does not log it as never retrieved
+            if conn is not None:
+                conn.terminate()
+            self._conn = None
+            raise PostgresLost(f"batch {batch_id}: {why}")
 
     async def _write_with_retries(
         self, batch_id: int, rows: list[tuple[Any, ...]], coordinates: list[tuple[Any, ...]], bad: list[Quarantined]
@@ -142,9 +210,21 @@ class BatchWriter:
             before_sleep=lost,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                result = await self._write(batch_id, rows, coordinates, bad)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    result = await self._guarded(batch_id, self._write(batch_id, rows, coordinates, bad))
+        except quarantine.TRANSIENT as exc:
+            self.postgres_lost = f"{type(exc).__name__}: {exc}"
+            logger.error(
+                "batch %d: postgres still failing after %.0fs (%s); giving up: the query stops, the process "
+                "exits 1 and its restart reruns the batch from the checkpoint (BIKESHARE_SINK_RETRY_DEADLINE_S)",
+                batch_id,
+                self.retry_deadline_s,
+                self.postgres_lost,
+                extra={"topic": topics.CLEAN, "batch_id": batch_id},
+            )
+            raise
         self.postgres_lost = None
         for record in bad:
             QUARANTINED.inc()

@@ -39,3 +39,8 @@ class SparkSinkSettings(KafkaSettings):
     # up to this deadline, then the query stops (exit 1) and a restart resumes from the checkpoint.
     sink_retry_deadline_s: float = Field(default=300.0, gt=0)
     sink_retry_max_wait_s: float = Field(default=5.0, gt=0)
+    sink_write_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="one write attempt (a whole batch) at most; a connection closed under it is noticed within 0.5 s",
+    )

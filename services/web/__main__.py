@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import multiprocessing
 import signal
@@ -39,7 +40,26 @@ async def run(settings: WebSettings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     logger.info("serving the map on http://%s:%d/", settings.web_host, settings.web_port)
-    await serve(create_app(settings), config, shutdown_trigger=stop.wait)
+    try:
+        await serve(create_app(settings), config, shutdown_trigger=stop.wait)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        raise SystemExit(
+            f"cannot listen on {settings.web_host}:{settings.web_port} ({exc.strerror}); stop what holds it "
+            f"(`ss -ltnp 'sport = :{settings.web_port}'`) or set BIKESHARE_WEB_PORT / BIKESHARE_WEB_HOST"
+        ) from None
+
+
+def missing_assets(settings: WebSettings) -> list[str]:
+    """The browser libraries the map page loads, served from local folders (no CDN): one line per missing one."""
+    wanted = {"BIKESHARE_LEAFLET_DIR": settings.leaflet_dir / "leaflet.js"}
+    wanted["BIKESHARE_UPLOT_DIR"] = settings.uplot_dir / "uPlot.esm.js"
+    return [
+        f"{path.name} is not in {path.parent}; run `./dev setup` (npm ci --prefix services/web) or fix {variable}"
+        for variable, path in wanted.items()
+        if not path.is_file()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         description="The live map of docks with bikes (settings from BIKESHARE_* environment variables).",
     ).parse_args(argv)
     settings = load_settings(WebSettings)
+    if missing := missing_assets(settings):
+        raise SystemExit("\n".join(missing))
     if settings.web_workers > 1 and settings.web_port == 0:
         raise SystemExit("BIKESHARE_WEB_WORKERS > 1 needs a fixed BIKESHARE_WEB_PORT (0 would give each its own)")
     spawn = multiprocessing.get_context("spawn")
