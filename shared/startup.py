@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -33,13 +33,21 @@ class _NotYet(Exception):
     """One failed probe attempt (retried until the deadline)."""
 
 
-def _retrying(deadline_s: float) -> AsyncRetrying:
-    return AsyncRetrying(
+async def _until_ready(once: Callable[[], Awaitable[None]], deadline_s: float, failure: str) -> None:
+    """Run `once` until it stops raising `_NotYet` or `deadline_s` passes; then raise `StartupError`
+    with `failure`, where `{why}` becomes the last reason."""
+    retrying = AsyncRetrying(
         retry=retry_if_exception_type(_NotYet),
         wait=wait_exponential(multiplier=0.2, max=2),
         stop=stop_after_delay(deadline_s),
         reraise=True,
     )
+    try:
+        async for attempt in retrying:
+            with attempt:
+                await once()
+    except _NotYet as exc:
+        raise StartupError(failure.replace("{why}", str(exc))) from None
 
 
 def _host_port(address: str) -> tuple[str, int] | None:
@@ -75,14 +83,11 @@ async def probe_kafka(bootstrap: str, deadline_s: float) -> None:
             with _quiet("aiokafka"):
                 await admin.close()
 
-    try:
-        async for attempt in _retrying(deadline_s):
-            with attempt:
-                await once()
-    except _NotYet as exc:
-        raise StartupError(
-            f"kafka at {bootstrap} is unreachable ({exc}; for {deadline_s:g}s); start the brokers or fix {KAFKA_VAR}"
-        ) from None
+    await _until_ready(
+        once,
+        deadline_s,
+        f"kafka at {bootstrap} is unreachable ({{why}}; for {deadline_s:g}s); start the brokers or fix {KAFKA_VAR}",
+    )
 
 
 async def probe_spark_master(url: str, deadline_s: float) -> None:
@@ -99,14 +104,11 @@ async def probe_spark_master(url: str, deadline_s: float) -> None:
         if all(answers):
             raise _NotYet("; ".join(f"{h}:{p}: {why}" for (h, p), why in zip(found, answers, strict=True)))
 
-    try:
-        async for attempt in _retrying(deadline_s):
-            with attempt:
-                await once()
-    except _NotYet as exc:
-        raise StartupError(
-            f"Spark master {url} is unreachable ({exc}; for {deadline_s:g}s); start the master or fix {SPARK_VAR}"
-        ) from None
+    await _until_ready(
+        once,
+        deadline_s,
+        f"Spark master {url} is unreachable ({{why}}; for {deadline_s:g}s); start the master or fix {SPARK_VAR}",
+    )
 
 
 async def probe_postgres(dsn: str, deadline_s: float, variable: str = "BIKESHARE_POSTGRES_DSN") -> None:
@@ -123,15 +125,12 @@ async def probe_postgres(dsn: str, deadline_s: float, variable: str = "BIKESHARE
             raise _NotYet(str(exc) or type(exc).__name__) from exc
         await conn.close(timeout=5)
 
-    try:
-        async for attempt in _retrying(deadline_s):
-            with attempt:
-                await once()
-    except _NotYet as exc:
-        raise StartupError(
-            f"postgres at {dsn.split('@')[-1]} is unreachable ({exc}; for {deadline_s:g}s); "
-            f"start it (`./dev up`) or fix {variable}"
-        ) from None
+    await _until_ready(
+        once,
+        deadline_s,
+        f"postgres at {dsn.split('@')[-1]} is unreachable ({{why}}; for {deadline_s:g}s); "
+        f"start it (`./dev up`) or fix {variable}",
+    )
 
 
 async def _connect(host: str, port: int, timeout_s: float) -> str | None:
