@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaProducer
 
 from devstack import paths
 from devstack.stack import Stack, free_ports
-from services.producer.progress import tree_peak_rss_mb
+from services.producer.progress import wait_with_peak_rss
 from services.producer.row_reader import Plausible, read_document
 from shared import topics
 from shared.events import TripEvent, encode
@@ -139,16 +139,9 @@ def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> t
         process = subprocess.Popen(
             [sys.executable, "-m", "services.producer", str(directory)], env=env, cwd=paths.ROOT, stderr=out
         )
-        peak = 0.0
-        peaks: dict[int, float] = {}
-        while True:
-            peak = max(peak, tree_peak_rss_mb(process.pid, peaks))
-            pid, status, _ = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
-            time.sleep(0.05)
+        code, peak = wait_with_peak_rss(process.pid)
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+    if code != 0:
         raise SystemExit(f"the producer failed; see {log}")
     summary = next(json.loads(line)["summary"] for line in log.read_text().splitlines() if '"summary"' in line)
     return seconds, summary, peak

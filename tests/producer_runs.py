@@ -6,11 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
+import zipfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from devstack import paths
 from devstack.stack import Stack
-from services.producer.progress import tree_peak_rss_mb
+from services.producer.progress import wait_with_peak_rss
 from tests.conftest import event_messages, eventually
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -59,6 +58,17 @@ def producer_env(stack: Stack, checkpoints: Path, **settings: str) -> dict[str, 
     return env
 
 
+def corrupt_zip(source: Path) -> bytes:
+    """A zip of `source` with zeroes in the middle of its deflate stream (zlib.error or a CRC mismatch)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(source, source.name)
+    data = bytearray(buffer.getvalue())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(64)
+    return bytes(data)
+
+
 def start_producer(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
     """The producer as a child process, its log (stderr) going to `log`."""
     with log.open("ab") as out:
@@ -75,20 +85,12 @@ def finish(process: subprocess.Popen[bytes], log: Path, timeout_s: float = 600) 
     """Wait for the child, reading its peak RSS from the kernel meanwhile: /proc/PID/status VmHWM, the
     high-water mark of the child's own memory, summed with its reading processes' (all polled until it
     exits; wait4's ru_maxrss would include this test process's memory, which the child had before its exec)."""
-    deadline = time.monotonic() + timeout_s
-    peak = 0.0
-    peaks: dict[int, float] = {}
-    while True:
-        peak = max(peak, tree_peak_rss_mb(process.pid, peaks))
-        pid, status, _ = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            raise AssertionError(f"the producer did not finish in {timeout_s}s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.05)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    code, peak = wait_with_peak_rss(process.pid, timeout_s)
+    if code is None:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        raise AssertionError(f"the producer did not finish in {timeout_s}s:\n{log.read_text()[-3000:]}")
+    process.returncode = code
     return Finished(process.returncode, log.read_text(), peak)
 
 

@@ -18,7 +18,7 @@ from devstack.stack import BUCKET, Stack
 from shared import topics
 from shared.limits import DEAD_LETTER_PAYLOAD_MAX, STATION_ID_MAX
 from tests.conftest import read_topic, shared_file
-from tests.producer_runs import decoded, expected_sides, producer_env, run_producer, trips_of
+from tests.producer_runs import corrupt_zip, decoded, expected_sides, producer_env, run_producer, trips_of
 
 pytestmark = pytest.mark.stack
 
@@ -50,16 +50,6 @@ LINES: list[tuple[bytes, str | None]] = [  # (line, the dead letter's reason, or
     (row("B7", name='"' + "y" * 60_000 + "\n" + "y" * 60_000 + "\n" + "y" * 60_000 + '"'), "field larger than"),
     (row("G4"), None),
 ]
-
-
-def corrupt_zip(source: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.write(source, source.name)
-    data = bytearray(buffer.getvalue())
-    middle = len(data) // 2
-    data[middle : middle + 64] = bytes(64)  # zeroes in the deflate stream: zlib.error or a CRC mismatch
-    return bytes(data)
 
 
 async def test_bad_rows_and_bad_objects_never_stop_the_run(stack: Stack, tmp_path: Path) -> None:

@@ -38,19 +38,10 @@ from services.producer.sources.local import list_paths
 from services.producer.sources.s3 import s3_client
 from shared import topics
 from shared.events import decode_dead_letter, decode_trip
+from tests.producer_runs import corrupt_zip
 from tests.unit.trip_files import SUBWAY_FILE, TRIP_FILES
 
 Sequence = list[tuple[str, bytes, bytes, int | None]]
-
-
-def corrupt_zip(source: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.write(source, source.name)
-    data = bytearray(buffer.getvalue())
-    middle = len(data) // 2
-    data[middle : middle + 64] = bytes(64)  # zeroes in the deflate stream: zlib.error or a CRC mismatch
-    return bytes(data)
 
 
 @pytest.fixture(scope="module")

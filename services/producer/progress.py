@@ -60,6 +60,22 @@ def tree_peak_rss_mb(pid: int, peaks: dict[int, float]) -> float:
     return sum(peaks.values())
 
 
+def wait_with_peak_rss(pid: int, timeout_s: float | None = None) -> tuple[int | None, float]:
+    """Wait for child `pid`, polling `tree_peak_rss_mb` meanwhile: (its exit code, or None after
+    `timeout_s`; the peak in MB). wait4's ru_maxrss would include the parent's memory from before the exec."""
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    peak = 0.0
+    peaks: dict[int, float] = {}
+    while True:
+        peak = max(peak, tree_peak_rss_mb(pid, peaks))
+        done, status, _ = os.wait4(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), peak
+        if deadline is not None and time.monotonic() > deadline:
+            return None, peak
+        time.sleep(0.05)
+
+
 @dataclass
 class Progress:
     every_s: float = 5.0
