@@ -18,7 +18,7 @@ import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from devstack.replay_progress import sink_committed_offsets
+from devstack.replay_progress import sink_committed_offsets, sink_written
 from shared import topics
 from shared.frames import split
 from shared.schema import NOTIFY_CHANNEL
@@ -36,6 +36,8 @@ class Sample:
     enricher_committed: int
     sink_events: int
     sink_records: int = 0
+    sink_caught_up: bool = True
+    """Postgres holds the last batch the checkpoint has as done (the pipelined writer commits it after)."""
 
 
 @dataclass
@@ -126,7 +128,10 @@ class Offsets:
         sink = int(await self._conn.fetchval("SELECT coalesce(sum(events), 0) FROM sink_batches"))
         quarantined = int(await self._conn.fetchval("SELECT count(*) FROM sink_quarantine"))
         offsets = sink_committed_offsets(self.checkpoint) if self.checkpoint else {}
-        found = Sample(time.monotonic(), raw, clean, dead, enricher, sink + quarantined, sum(offsets.values()))
+        caught_up = await sink_written(self.checkpoint, self._conn) if self.checkpoint else True
+        found = Sample(
+            time.monotonic(), raw, clean, dead, enricher, sink + quarantined, sum(offsets.values()), caught_up
+        )
         self.samples.append(found)
         return found
 

@@ -113,7 +113,7 @@ class Bench:
             self.watch.sample()
             s = await probe.sample()
             done = producer.proc is not None and producer.proc.poll() is not None
-            if done and s.enricher_committed >= s.raw and s.sink_records >= s.clean and s.raw > 0:
+            if done and s.enricher_committed >= s.raw and s.sink_records >= s.clean and s.sink_caught_up and s.raw > 0:
                 return
             for process in self.services:
                 if (death := process.death()) is not None:

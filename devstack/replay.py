@@ -143,7 +143,7 @@ class Replay:
     def _wait_drained(self, stack: Stack) -> Progress:
         end = time.monotonic() + self.args.timeout
         checkpoint = Path(stack.service_env("spark_sink")["BIKESHARE_SPARK_CHECKPOINT_DIR"])
-        progress = asyncio.run(read_progress(stack.kafka.bootstrap, checkpoint))
+        progress = asyncio.run(read_progress(stack.kafka.bootstrap, checkpoint, stack.postgres_dsn))
         while not progress.drained:
             for proc in self.services:
                 if (death := proc.death()) is not None and proc.name not in self.failures:
@@ -154,7 +154,7 @@ class Replay:
                 self.failures["replay"] = f"not drained after {self.args.timeout:.0f}s: {progress}"
                 return progress
             time.sleep(1.0)
-            progress = asyncio.run(read_progress(stack.kafka.bootstrap, checkpoint))
+            progress = asyncio.run(read_progress(stack.kafka.bootstrap, checkpoint, stack.postgres_dsn))
         return progress
 
     def _report_failures(self, stack: Stack) -> None:

@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -33,6 +34,8 @@ class Progress:
     sink_offsets: dict[int, int]
     dead_letters: list[tuple[str, str]] = field(default_factory=list)
     """(stage, reason) of every dead letter"""
+    sink_written: bool = True
+    """Postgres holds the last batch the checkpoint has as done."""
 
     @property
     def enricher_dead_letters(self) -> int:
@@ -44,7 +47,7 @@ class Progress:
 
     @property
     def sink_done(self) -> bool:
-        return all(self.sink_offsets.get(p, 0) >= end for p, end in self.clean_end.items())
+        return self.sink_written and all(self.sink_offsets.get(p, 0) >= end for p, end in self.clean_end.items())
 
     @property
     def drained(self) -> bool:
@@ -59,14 +62,26 @@ class Progress:
         )
 
 
+def last_committed_batch(checkpoint: Path) -> int | None:
+    """The id of the last batch the Spark query committed (None before the first)."""
+    commits = [int(p.name) for p in (checkpoint / "commits").glob("[0-9]*") if p.name.isdigit()]
+    return max(commits) if commits else None
+
+
 def sink_committed_offsets(checkpoint: Path, topic: str = topics.CLEAN) -> dict[int, int]:
     """The end offsets of the last batch the Spark query committed ({} before the first)."""
-    commits = [int(p.name) for p in (checkpoint / "commits").glob("[0-9]*") if p.name.isdigit()]
-    if not commits:
+    batch = last_committed_batch(checkpoint)
+    if batch is None:
         return {}
-    lines = (checkpoint / "offsets" / str(max(commits))).read_text().splitlines()
+    lines = (checkpoint / "offsets" / str(batch)).read_text().splitlines()
     offsets: dict[str, dict[str, int]] = json.loads(lines[-1])
     return {int(p): int(o) for p, o in offsets.get(topic, {}).items()}
+
+
+async def sink_written(checkpoint: Path, conn: asyncpg.Connection) -> bool:
+    """Whether Postgres holds the last batch the checkpoint has as done (True before the first)."""
+    batch = last_committed_batch(checkpoint)
+    return batch is None or bool(await conn.fetchval("SELECT true FROM sink_batches WHERE batch_id = $1", batch))
 
 
 class TopicReader:
@@ -122,14 +137,25 @@ async def group_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int
     return {tp.partition: int(meta.offset) for tp, meta in offsets.items() if tp.topic == topic}
 
 
-async def read_progress(bootstrap: str, checkpoint: Path, group: str = ENRICHER_GROUP) -> Progress:
+async def read_progress(
+    bootstrap: str, checkpoint: Path, dsn: str | None = None, group: str = ENRICHER_GROUP
+) -> Progress:
+    """Progress from Kafka and the checkpoint; with `dsn`, whether Postgres holds the last batch too."""
     async with TopicReader(bootstrap, topics.RAW) as reader:
         raw = await reader.end_offsets()
     async with TopicReader(bootstrap, topics.CLEAN) as reader:
         clean = await reader.end_offsets()
     async with TopicReader(bootstrap, topics.DEAD_LETTER) as reader:
         letters = [json.loads(v) for v in await reader.values()]
+    written = True
+    if dsn is not None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            written = await sink_written(checkpoint, conn)
+        finally:
+            await conn.close()
     return Progress(
+        sink_written=written,
         raw_end=raw,
         enricher_offsets=await group_offsets(bootstrap, group, topics.RAW),
         clean_end=clean,

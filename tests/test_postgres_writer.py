@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import pyarrow as pa
 import pytest
 
 from services.spark_sink.postgres_writer import staging_row, write_events
@@ -245,3 +246,36 @@ async def test_listeners_hear_the_batch_id_after_commit(fresh_database: str) -> 
     finally:
         await listener.close()
         await writer.close()
+
+
+AWKWARD = ['Broadway & W 60 St, "Columbus Circle"', "line\nbreak", "", "Åsgårdstraße ✓", "back\\slash", "a,b;c"]
+
+
+async def test_an_arrow_batch_is_staged_exactly_like_tuples(fresh_database: str) -> None:
+    """The sink stages Spark's Arrow table as CSV written by Arrow; text with quotes, commas, newlines,
+    backslashes and non-ASCII, empty strings against NULLs, times and doubles arrive as the tuples do."""
+    rows = []
+    for n, text in enumerate(AWKWARD):
+        row = list(Ev(100 + n, "end", f"S{n}", n, f"b{n}" if n % 2 else None, "" if n == 2 else None).row())
+        row[5], row[6], row[7] = text, 40.712345678901234 + n / 7, -73.98765432109876
+        rows.append((*row[:11], "t", 0, n, 0))
+    columns = [
+        "event_id", "event_time", "kind", "bike_id", "station_id", "street", "lat", "lon", "trip_id",
+        "rideable_type", "count", "topic", "partition", "offset", "frame_index",
+    ]  # fmt: skip
+    table = pa.table({c: [str(r[i]) if c == "event_id" else r[i] for r in rows] for i, c in enumerate(columns)})
+    table = table.set_column(1, "event_time", table.column("event_time").cast(pa.timestamp("us", tz="UTC")))
+    tables = "SELECT * FROM records ORDER BY event_id", "SELECT * FROM location ORDER BY station_id"
+    seen = []
+    for name, batch in (("tuples", rows), ("arrow", table)):
+        conn = await asyncpg.connect(fresh_database)
+        try:
+            await conn.execute("TRUNCATE records, location, availability, availability_history, bike_events CASCADE")
+            await conn.execute("TRUNCATE frequency, sink_batches")
+            assert (await write_events(conn, 0, batch)).inserted == len(rows), name
+            seen.append([[tuple(r) for r in await conn.fetch(q)] for q in tables])
+        finally:
+            await conn.close()
+    assert seen[0] == seen[1]
+    assert [r[1] for r in seen[1][1]] == AWKWARD  # location.street, in station order S0..S5
+    assert {r[9] for r in seen[1][0]} == {None, ""}  # rideable_type: NULL and the empty string kept apart

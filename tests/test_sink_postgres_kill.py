@@ -255,7 +255,19 @@ async def test_the_sink_resumes_after_postgres_is_killed_mid_batch_and_exits_1_i
         assert code == 1, sink.tail(40)
         lines = sink.log_path.read_text().splitlines()
         assert any("postgres still failing after 10s" in line for line in lines), sink.tail(40)
-        assert any("the streaming query failed" in line and "exiting 1" in line for line in lines), sink.tail(40)
+        assert any("exiting 1" in line for line in lines), sink.tail(40)
+
+        # The pipelined writer had returned that batch to Spark, which holds it as done in the checkpoint:
+        # the restart finds Postgres without it and rewrites it before the query starts.
+        await asyncio.to_thread(stack.postgres.start)
+        await asyncio.to_thread(stack.postgres.wait_ready)
+        sink.start()
+        await eventually(
+            "the late events written by the restarted sink",
+            lambda: fetchval(stack.postgres_dsn, f"SELECT count(*) = {SINK_EVENTS + LATE_EVENTS} FROM records"),
+            120,
+        )
+        assert "rewriting it" in sink.log_path.read_text(), sink.tail(40)
     finally:
         sink.stop()
 

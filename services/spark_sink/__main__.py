@@ -20,7 +20,8 @@ from py4j.protocol import Py4JError
 from pyspark.errors import StreamingQueryException
 from pyspark.sql.streaming.query import StreamingQuery
 
-from services.spark_sink.batch_writer import BatchWriter
+from services.spark_sink.batch_writer import BatchWriter, WriteFailed
+from services.spark_sink.last_batch import rewrite_last_batch
 from services.spark_sink.session import ConnectorMissing, build_session, connector_jars
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.station_info import load_station_info
@@ -119,8 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     spark = build_session(settings)
     writer = BatchWriter(
-        dsn, settings.sink_retry_deadline_s, settings.sink_retry_max_wait_s, settings.sink_write_timeout_s
+        dsn,
+        settings.sink_retry_deadline_s,
+        settings.sink_retry_max_wait_s,
+        settings.sink_write_timeout_s,
+        pipelined=settings.sink_pipelined,
     )
+    rewrite_last_batch(spark, settings, writer)
     query = start_query(read_clean_topic(spark, settings), writer, settings)
     kafka, postgres = endpoints(settings)
 
@@ -147,8 +153,15 @@ def main(argv: list[str] | None = None) -> int:
         while not stopping.is_set():
             if query.awaitTermination(1):
                 break  # ended by itself: awaitTermination raised if it failed
+            writer.raise_failure()  # a pipelined write that failed for good while no new batch came
         else:
             stop_query(query)
+            writer.wait()  # the last pipelined write commits before we exit 0
+    except WriteFailed as exc:
+        # A pipelined write that failed for good (Postgres gone past BIKESHARE_SINK_RETRY_DEADLINE_S): the
+        # restart rewrites it (last_batch) since the checkpoint already holds it as done.
+        logger.error("%s; exiting 1 (a restart rewrites the batch)", exc)
+        code = 1
     except StreamingQueryException as exc:
         # The batch failed for good (e.g. Postgres gone past BIKESHARE_SINK_RETRY_DEADLINE_S): exit non-zero
         # so the supervisor (or compose's restart:) starts us again; the checkpoint reruns the batch.
@@ -166,7 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("the Spark JVM stopped together with us (%s)", type(exc).__name__)
     finally:
         server.stop()
-        writer.close()
+        try:
+            writer.close()
+        except WriteFailed as exc:
+            logger.error("%s; exiting 1 (a restart rewrites the batch)", exc)
+            code = 1
         with contextlib.suppress(Py4JError, ConnectionError):
             spark.stop()
     return code

@@ -1,11 +1,19 @@
 """The `foreachBatch` function: a micro-batch DataFrame to Postgres through `write_events`.
 
 Spark parses and checks on its executors (`stream.parse_clean_events`); the driver takes the batch as one
-Arrow table (`toArrow()`: no pickled Row per event), turns it into rows column by column, and writes it
-on ONE persistent asyncpg connection driven by ONE event loop in a thread of its own (not a new
-connection and a new loop per batch). Records Spark rejected are quarantined in the same transaction;
-a record Postgres still refuses is isolated by bisection and quarantined too; transient errors are
-retried with backoff until a deadline (`quarantine` module: the rule).
+Arrow table (`toArrow()`: no pickled Row per event) and stages it in Postgres as CSV written by Arrow (no
+Python object per value), on ONE persistent asyncpg connection driven by ONE event loop in a thread of
+its own (not a new connection and a new loop per batch). Records Spark rejected are quarantined in the
+same transaction; a record Postgres still refuses is isolated by bisection and quarantined too
+(`refused`); transient errors are retried with backoff until a deadline (`quarantine` module: the rule).
+
+**Pipelined** (`pipelined=True`, the service's default, `BIKESHARE_SINK_PIPELINED`): `foreachBatch(N)`
+reads and parses batch N while batch N-1 is still being written, waits for that write to commit, hands
+N to the writer thread and returns, so Spark's work on a batch overlaps Postgres's work on the one
+before. Spark records batch N as done when the call returns, before N is committed in Postgres; a crash
+in between would lose N, so the service rewrites the last batch its checkpoint holds as done before the
+query starts (`last_batch`; writes are idempotent on the event id). A write that fails for good is
+raised by the next batch, by `raise_failure()` (the service polls it) or by `close()`: the process exits 1.
 
 Every attempt runs under a watch (`_guarded`): asyncpg's COPY waits for the socket to accept more data
 with no timeout, and a connection lost while that wait is pending never wakes it (the loss resolves
@@ -18,11 +26,11 @@ turns both into a transient `PostgresLost` that the retry loop handles like any 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,9 +42,9 @@ from pyspark.sql import DataFrame
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from services.spark_sink import quarantine
-from services.spark_sink.postgres_writer import STAGING_COLUMNS, BatchResult, write_events
-from services.spark_sink.quarantine import POISON, Quarantined
-from services.spark_sink.stream import COORDINATE_COLUMNS
+from services.spark_sink.postgres_writer import BatchResult
+from services.spark_sink.quarantine import Quarantined
+from services.spark_sink.refused import Rows, write_batch
 from shared import topics
 
 logger = logging.getLogger(__name__)
@@ -52,9 +60,14 @@ LAST_BATCH_SECONDS = Gauge("sink_last_batch_seconds", "Wall time of the last mic
 WATCH_S = 0.5
 """How often a running write checks that its connection is still open."""
 
+SESSION_SETTINGS = {"work_mem": "64MB", "temp_buffers": "256MB", "jit": "off"}
+"""The writer's session: a 235,000-event batch sorts and hashes in memory (at the default 4 MB its sorts
+spilled to disk), its temporary tables stay in memory, and no plan is JIT-compiled (150-200 ms a batch
+for queries that run once)."""
 
-class _Rollback(Exception):
-    """Raised inside a probe transaction to undo it."""
+
+class WriteFailed(Exception):
+    """A batch's write failed for good (past the retry deadline, or a bug); the message names the batch."""
 
 
 class PostgresLost(ConnectionError):
@@ -68,22 +81,37 @@ class Timings:
     write_s: float
 
 
+@dataclass(frozen=True)
+class _Pending:
+    batch_id: int
+    future: Future[BatchResult]
+    started: float
+
+
 class BatchWriter:
-    """Callable as `foreachBatch(writer)`; `last` is the most recent `BatchResult`; `close()` at the end."""
+    """Callable as `foreachBatch(writer)`; `last` is the most recent committed `BatchResult`; `close()`
+    at the end (it waits for a pipelined write still running)."""
 
     def __init__(
-        self, dsn: str, retry_deadline_s: float = 300.0, retry_max_wait_s: float = 5.0, write_timeout_s: float = 300.0
+        self,
+        dsn: str,
+        retry_deadline_s: float = 300.0,
+        retry_max_wait_s: float = 5.0,
+        write_timeout_s: float = 300.0,
+        pipelined: bool = False,
     ) -> None:
         self.dsn = dsn
         self.retry_deadline_s = retry_deadline_s
         self.retry_max_wait_s = retry_max_wait_s
         self.write_timeout_s = write_timeout_s
+        self.pipelined = pipelined
         self.last: BatchResult | None = None
         self.last_timings: Timings | None = None
         self.postgres_lost: str | None = None
         """Why the last write attempt failed while it is being retried; None when writing works."""
         self._conn: asyncpg.Connection | None = None
         self._started: float | None = None
+        self._pending: _Pending | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sink-postgres", daemon=True)
         self._thread.start()
@@ -92,30 +120,59 @@ class BatchWriter:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def running_s(self) -> float | None:
-        """Seconds the batch in hand has been running (None between batches)."""
-        started = self._started
-        return None if started is None else time.monotonic() - started
+        """Seconds the oldest unfinished work has been running: the batch in Spark's hands or the write
+        still in flight (None when neither)."""
+        now = time.monotonic()
+        pending = self._pending
+        started = [t for t in (self._started, pending and not pending.future.done() and pending.started) if t]
+        return now - min(started) if started else None
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         self._started = started = time.monotonic()
         try:
-            self._batch(batch, batch_id, started)
+            table = batch.toArrow()
+            arrow_s = time.monotonic() - started
+            rejected = pc.is_valid(table.column("reject_reason"))
+            good = table.filter(pc.invert(rejected))
+            bad = quarantine.from_rows(table.filter(rejected).to_pylist()) if table.num_rows else []
+            prepared = time.monotonic()
+            # The previous batch is committed before this one is handed over (and before Spark records
+            # this one as done); its failure fails this batch.
+            self.wait()
+            write = self._logged(batch_id, good, bad, started, arrow_s, prepared - started - arrow_s)
+            self._pending = _Pending(batch_id, asyncio.run_coroutine_threadsafe(write, self._loop), prepared)
+            if not self.pipelined:
+                self.wait()
         finally:
             self._started = None
 
-    def _batch(self, batch: DataFrame, batch_id: int, started: float) -> None:
-        table = batch.toArrow()
-        arrow_s = time.monotonic() - started
-        rejected = pc.is_valid(table.column("reject_reason"))
-        good = table.filter(pc.invert(rejected))
-        bad = quarantine.from_rows(table.filter(rejected).to_pylist()) if table.num_rows else []
-        rows = rows_of(good)
-        coordinates = list(zip(*(good.column(c).to_pylist() for c in COORDINATE_COLUMNS), strict=True))
-        converted = time.monotonic()
-        result = self.write(batch_id, rows, coordinates, bad)
+    def wait(self) -> BatchResult | None:
+        """Wait for the write in flight (if any) to commit; raise what made it fail for good."""
+        pending = self._pending
+        if pending is None:
+            return None
+        try:
+            return pending.future.result()
+        except Exception as exc:
+            raise WriteFailed(f"batch {pending.batch_id}: the postgres write failed: {exc}") from exc
+        finally:
+            self._pending = None
+
+    def raise_failure(self) -> None:
+        """Raise now if the write in flight has already failed for good (the service polls this: with no
+        new data no next batch would raise it)."""
+        pending = self._pending
+        if pending is not None and pending.future.done() and pending.future.exception() is not None:
+            self.wait()
+
+    async def _logged(
+        self, batch_id: int, good: pa.Table, bad: list[Quarantined], started: float, arrow_s: float, rows_s: float
+    ) -> BatchResult:
+        writing = time.monotonic()
+        result = await self._write_with_retries(batch_id, good, None, bad)
         done = time.monotonic()
         self.last = result
-        self.last_timings = Timings(arrow_s, converted - started - arrow_s, done - converted)
+        self.last_timings = Timings(arrow_s, rows_s, done - writing)
         BATCHES.inc()
         EVENTS.inc(result.inserted)
         QUARANTINED.inc(result.expired)  # older than the dedup horizon: quarantined by write_events
@@ -128,30 +185,59 @@ class BatchWriter:
             len(bad),
             done - started,
             arrow_s,
-            self.last_timings.rows_s,
-            self.last_timings.write_s,
+            rows_s,
+            done - writing,
             extra={"topic": topics.CLEAN, "batch_id": batch_id},
         )
+        return result
+
+    def _retrying(self, before_sleep: Callable[[RetryCallState], None] | None = None) -> AsyncRetrying:
+        """Transient errors retried with exponential backoff until the retry deadline."""
+        return AsyncRetrying(
+            retry=retry_if_exception(quarantine.is_transient),
+            wait=wait_exponential(multiplier=0.2, max=self.retry_max_wait_s),
+            stop=stop_after_delay(self.retry_deadline_s),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+    def has_batch(self, batch_id: int) -> bool:
+        """Whether Postgres holds batch `batch_id` (`sink_batches`), retrying a lost connection."""
+        return self._run(self._has_batch(batch_id))
+
+    async def _has_batch(self, batch_id: int) -> bool:
+        async for attempt in self._retrying():
+            with attempt:
+                conn = await self._connection()
+                found = await conn.fetchval("SELECT true FROM sink_batches WHERE batch_id = $1", batch_id)
+        return bool(found)
 
     def write(
-        self, batch_id: int, rows: list[tuple[Any, ...]], coordinates: list[tuple[Any, ...]], bad: list[Quarantined]
+        self, batch_id: int, rows: Rows, coordinates: Sequence[tuple[Any, ...]] | None, bad: list[Quarantined]
     ) -> BatchResult:
-        """Write one batch's rows (`STAGING_COLUMNS` tuples, their Kafka coordinates) and its rejected
-        records, retrying transient failures; raises once the retry deadline has passed."""
+        """Write one batch's rows (an Arrow table with the staging and coordinate columns, or
+        `STAGING_COLUMNS` tuples and their Kafka coordinates) and its rejected records, retrying transient
+        failures; raises once the retry deadline has passed."""
         return self._run(self._write_with_retries(batch_id, rows, coordinates, bad))
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._run(self._conn.close(timeout=5))
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self._loop.close()  # its self-pipe sockets too: an unclosed loop warns when collected
+        """Wait for the write in flight, then close; raises if that write failed for good."""
+        try:
+            self.wait()
+        finally:
+            if self._conn is not None:
+                self._run(self._conn.close(timeout=5))
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self._loop.close()  # its self-pipe sockets too: an unclosed loop warns when collected
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is None or self._conn.is_closed():
             # command_timeout bounds each statement too (the watch bounds the whole attempt).
-            self._conn = await asyncpg.connect(self.dsn, timeout=10, command_timeout=self.write_timeout_s)
+            self._conn = await asyncpg.connect(
+                self.dsn, timeout=10, command_timeout=self.write_timeout_s, server_settings=SESSION_SETTINGS
+            )
         return self._conn
 
     async def _guarded(self, batch_id: int, attempt: Coroutine[Any, Any, T]) -> T:
@@ -185,7 +271,7 @@ class BatchWriter:
             raise PostgresLost(f"batch {batch_id}: {why}")
 
     async def _write_with_retries(
-        self, batch_id: int, rows: list[tuple[Any, ...]], coordinates: list[tuple[Any, ...]], bad: list[Quarantined]
+        self, batch_id: int, rows: Rows, coordinates: Sequence[tuple[Any, ...]] | None, bad: list[Quarantined]
     ) -> BatchResult:
         def lost(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -203,17 +289,11 @@ class BatchWriter:
                 self._conn.terminate()
                 self._conn = None
 
-        retrying = AsyncRetrying(
-            retry=retry_if_exception(quarantine.is_transient),
-            wait=wait_exponential(multiplier=0.2, max=self.retry_max_wait_s),
-            stop=stop_after_delay(self.retry_deadline_s),
-            before_sleep=lost,
-            reraise=True,
-        )
         try:
-            async for attempt in retrying:
+            async for attempt in self._retrying(before_sleep=lost):
                 with attempt:
-                    result = await self._guarded(batch_id, self._write(batch_id, rows, coordinates, bad))
+                    conn = await self._connection()
+                    result = await self._guarded(batch_id, write_batch(conn, batch_id, rows, coordinates, bad))
         except quarantine.TRANSIENT as exc:
             self.postgres_lost = f"{type(exc).__name__}: {exc}"
             logger.error(
@@ -234,50 +314,3 @@ class BatchWriter:
                 extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
             )
         return result
-
-    async def _write(
-        self, batch_id: int, rows: list[tuple[Any, ...]], coordinates: list[tuple[Any, ...]], bad: list[Quarantined]
-    ) -> BatchResult:
-        conn = await self._connection()
-        try:
-            async with conn.transaction():
-                await quarantine.insert(conn, batch_id, bad)
-                return await write_events(conn, batch_id, rows)
-        except POISON as exc:
-            logger.warning("batch %d: postgres refused a record (%s); isolating it", batch_id, exc)
-        # Rare: Spark's checks let through something Postgres refuses. Find the records by bisection
-        # (probe transactions that are rolled back), quarantine them, write the rest.
-        refused = await self._isolate(conn, batch_id, rows, 0)
-        for index, why in refused:
-            topic, partition, offset, frame_index = coordinates[index]
-            payload = json.dumps(dict(zip(STAGING_COLUMNS, rows[index], strict=True)), default=str).encode()
-            bad.append(Quarantined(topic, partition, offset, f"postgres refused it: {why}", payload, frame_index))
-        keep = [row for n, row in enumerate(rows) if n not in {index for index, _ in refused}]
-        async with conn.transaction():
-            await quarantine.insert(conn, batch_id, bad)
-            return await write_events(conn, batch_id, keep)
-
-    async def _isolate(
-        self, conn: asyncpg.Connection, batch_id: int, rows: Sequence[tuple[Any, ...]], base: int
-    ) -> list[tuple[int, str]]:
-        try:
-            async with conn.transaction():
-                await write_events(conn, batch_id, rows)
-                raise _Rollback
-        except _Rollback:
-            return []
-        except POISON as exc:
-            if len(rows) == 1:
-                return [(base, str(exc))]
-        middle = len(rows) // 2
-        return await self._isolate(conn, batch_id, rows[:middle], base) + await self._isolate(
-            conn, batch_id, rows[middle:], base + middle
-        )
-
-
-def rows_of(table: pa.Table) -> list[tuple[Any, ...]]:
-    """The batch as `write_events` rows, column by column in `STAGING_COLUMNS` order (C loops, not a
-    Python conversion per row and field)."""
-    if not table.num_rows:
-        return []
-    return list(zip(*(table.column(name).to_pylist() for name in STAGING_COLUMNS), strict=True))

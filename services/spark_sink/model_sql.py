@@ -64,15 +64,16 @@ SELECT records_ensure_partitions(array(SELECT DISTINCT date_trunc('month', event
 """
 
 # The key is (event_time, event_id), which Records' partitioning requires; it recognises the same duplicates
-# as event_id alone since an event's time follows from its id (migration 0060 says why).
+# as event_id alone since an event's time follows from its id (migration 0060 says why). An event twice in
+# the batch needs no DISTINCT (a sort of the whole batch): DO NOTHING also skips a row that conflicts with
+# one inserted earlier by the same statement, so `inserted` holds it once.
 INSERT_RECORDS = f"""
 CREATE TEMP TABLE inserted ON COMMIT DROP AS
 WITH ins AS (
     INSERT INTO records (event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, batch_id,
                          rideable_type, count)
-    SELECT DISTINCT ON (event_id) event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, $1,
-           rideable_type, count
-    FROM incoming ORDER BY event_id
+    SELECT event_id, event_time, kind, bike_id, station_id, lat, lon, trip_id, $1, rideable_type, count
+    FROM incoming
     ON CONFLICT (event_time, event_id) DO NOTHING
     RETURNING event_id, event_time, kind, bike_id, station_id, rideable_type, count
 )
@@ -186,6 +187,9 @@ changes AS (
     FROM records r JOIN affected a USING (station_id)
     CROSS JOIN LATERAL (SELECT CASE WHEN r.kind = 'start' THEN -1 ELSE 1 END AS sign) s
     WHERE r.bike_id IS NULL AND r.event_time >= a.from_time
+      -- The batch's earliest moment as a scalar bound too: Records' months before it are pruned when
+      -- the plan starts instead of every month's anonymous rows being read and filtered by the join.
+      AND r.event_time >= (SELECT min(from_time) FROM affected)
 ),
 per_moment AS (
     SELECT station_id, t, sum(d) AS d, sum(de) AS de FROM changes GROUP BY station_id, t

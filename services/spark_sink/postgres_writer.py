@@ -12,18 +12,24 @@ Kafka coordinates in this transaction (`BatchResult.expired` counts them). A row
 cannot be quarantined here: it fails the batch with check_violation (`asyncpg.CheckViolationError`, class
 23), which the batch writer's bisection isolates and quarantines.
 
-The boundary with the batch writer: `write_events(conn, batch_id, rows)` with each row a tuple in
-`STAGING_COLUMNS` order (`staging_row` builds one from a parsed clean event).
+The boundary with the batch writer: `write_events(conn, batch_id, rows)` with `rows` an Arrow table
+holding the `STAGING_COLUMNS` (Spark's batch: staged as CSV written by Arrow's C++ writer, no Python object
+per value) or a sequence of tuples in that order (`staging_row` builds one from a parsed clean event;
+tests, and the bisection that isolates a record Postgres refuses).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from services.spark_sink import model_sql
 from shared import topics
@@ -84,11 +90,24 @@ def staging_row(event: Mapping[str, Any]) -> tuple[object, ...]:
     )
 
 
-async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ...]]) -> BatchResult:
-    rows = list(rows)
+def staging_csv(table: pa.Table) -> bytes:
+    """The table's `STAGING_COLUMNS` as CSV for COPY: a NULL is an unquoted empty field and an empty string
+    a quoted one (Postgres's CSV rules), times are UTC with a `Z`, doubles with 17 digits (the same value)."""
+    out = io.BytesIO()
+    pa_csv.write_csv(table.select(list(STAGING_COLUMNS)), out, pa_csv.WriteOptions(include_header=False))
+    return out.getvalue()
+
+
+async def write_events(conn: Any, batch_id: int, rows: pa.Table | Sequence[tuple[object, ...]]) -> BatchResult:
+    count = rows.num_rows if isinstance(rows, pa.Table) else len(rows)
     async with conn.transaction():
         await conn.execute(model_sql.STAGE)
-        await conn.copy_records_to_table("incoming", records=rows, columns=STAGING_COLUMNS)
+        if isinstance(rows, pa.Table):
+            if count:
+                source = io.BytesIO(staging_csv(rows))
+                await conn.copy_to_table("incoming", source=source, columns=STAGING_COLUMNS, format="csv")
+        else:
+            await conn.copy_records_to_table("incoming", records=rows, columns=STAGING_COLUMNS)
         expired = int(await conn.fetchval(model_sql.QUARANTINE_EXPIRED, batch_id))
         if expired:
             logger.warning(
@@ -107,7 +126,7 @@ async def write_events(conn: Any, batch_id: int, rows: Iterable[tuple[object, ..
             await conn.execute(model_sql.REBUILD_HISTORY, batch_id)
             await conn.execute(model_sql.UPSERT_AVAILABILITY, batch_id)
             await conn.execute(model_sql.UPSERT_FREQUENCY)
-        await conn.execute(model_sql.RECORD_BATCH, batch_id, len(rows), inserted)
+        await conn.execute(model_sql.RECORD_BATCH, batch_id, count, inserted)
         if inserted:
             await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(batch_id))
-    return BatchResult(batch_id, len(rows), inserted, expired)
+    return BatchResult(batch_id, count, inserted, expired)

@@ -44,3 +44,10 @@ class SparkSinkSettings(KafkaSettings):
         gt=0,
         description="one write attempt (a whole batch) at most; a connection closed under it is noticed within 0.5 s",
     )
+    sink_pipelined: bool = Field(
+        default=True,
+        description=(
+            "Spark reads and parses batch N+1 while Postgres writes batch N (one write in flight at most); "
+            "at start the checkpoint's last batch is rewritten if Postgres lacks it (README, Performance)"
+        ),
+    )
