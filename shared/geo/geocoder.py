@@ -97,6 +97,10 @@ class Geocoder:
     def _address(self, query: str, address: Address) -> Result | Rejection:
         if address.borough in _OUTER:
             raise NoRule(f"house numbers in {address.borough} are not known offline; enter a crossing of two streets")
+        # Known buildings of the street close around the number first: more precise than the arithmetic.
+        close = self.named.building_or_between(address.number, address.street)
+        if close is not None:
+            return Result(query, close.lat, close.lon, close.method, close.precision_m, close.label)  # type: ignore[arg-type]
         try:
             return self._by_rule(query, address)
         except NoRule as rule_failed:

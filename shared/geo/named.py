@@ -171,6 +171,21 @@ class NamedStreets:
         table[key] = {n: p for n, p in table[key].items() if n != number}
         return NamedStreets(table, self._lines)
 
+    def building_or_between(self, house: int, street: Street) -> Found | None:
+        """The building itself, or the line between two known numbers of the street around it (same limits as
+        `locate`), else None. Where the table has such neighbours they beat the house-number arithmetic:
+        measured leave-one-out on the DOB points of Harlem and Washington Heights, interpolation is median
+        ~25 m off against ~60 m for the key-number and crosstown rules, and it holds where the rules break
+        (Broadway above ~190th St, whose key number is 450-560 m off; the streets west of Broadway)."""
+        numbers = self._table.get(street_key(street))
+        if not numbers or (street_key(street).endswith(" plz") and street_key(street) not in self._lines):
+            return None
+        if house in numbers:
+            p = numbers[house]
+            label = f"{house} {street} (NYC building point)"
+            return Found(p.lat, p.lon, "address_point", PRECISION_M["address_point"], label)
+        return _between(house, street, numbers)
+
     def locate(self, house: int, street: Street) -> Found:
         """The point of `house` on `street`, or NoRule saying why the table cannot place it."""
         key = street_key(street)

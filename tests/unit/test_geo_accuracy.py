@@ -127,3 +127,13 @@ def test_held_out_no_test_address_is_an_anchor() -> None:
         anchors = {_key(f"{r['house']} {r['street']}") for r in csv.DictReader(f)}
     assert tested.isdisjoint(points), tested & points
     assert tested.isdisjoint(anchors), tested & anchors
+
+
+def test_held_out_no_sampled_building_is_in_the_point_table_under_any_address() -> None:
+    """A DOB building can carry several addresses (3041 Broadway = 600 W 122nd St): the sample's BINs must not
+    be in the point table at all."""
+    sampled = {r["what"].rsplit(" ", 1)[1] for r in rows("dob_sample")}
+    with (REFERENCE / "manhattan_address_points.csv").open(newline="") as f:
+        table = {r["bin"] for r in csv.DictReader(f)}
+    assert len(sampled) == len(rows("dob_sample"))
+    assert sampled.isdisjoint(table), sampled & table
