@@ -162,6 +162,10 @@ class NamedStreets:
             table.setdefault(key, {}).update({n: p for n, p in numbers.items() if n not in table.get(key, {})})
         return cls(table, frozenset(anchors))
 
+    @property
+    def table(self) -> Table:
+        return self._table
+
     def streets(self) -> dict[str, list[int]]:
         return {key: sorted(numbers) for key, numbers in self._table.items()}
 

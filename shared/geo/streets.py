@@ -51,6 +51,7 @@ _AVENUE_ALIASES = {
     "fort washington": "Fort Washington Avenue",
     "ft washington": "Fort Washington Avenue",
     "west end": "West End Avenue",
+    "loisaida": "Avenue C",  # designated Loisaida Avenue in 1987 (Wikipedia "Avenue C (Manhattan)")
     "east end": "East End Avenue",
 }
 _NAMED_AVENUES = {
