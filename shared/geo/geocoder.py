@@ -141,7 +141,10 @@ class Geocoder:
         if limit is not None and house > limit:
             raise NoRule(f"{house} {street} is west of 6th Avenue, where the Village's streets leave the grid")
         u = self.grid.street_u(street.number)
-        known = [(n, v) for n, name in anchors if (v := self.grid.avenue_v(name, u)) is not None]
+        known: list[tuple[int, float]] = []
+        for n, name in anchors:  # York Avenue and Avenue A both carry the 500s: the one that runs here
+            if (v := self.grid.avenue_v(name, u)) is not None and all(n != k for k, _ in known):
+                known.append((n, v))
         if len(known) < 2 or house > known[-1][0] + 100:
             raise NoRule(f"{house} {street} is beyond the avenues the offline rule knows on that street")
         i = 0

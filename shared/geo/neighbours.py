@@ -5,8 +5,8 @@ the avenues are straight lines, so the buildings numbered 601 on West 176th, 177
 one above the other. Where the arithmetic of `rules.py` has no anchor (west of Broadway above 155th St, east
 of Pleasant Avenue) or is known only roughly, the NYC DOB building points of the street itself and of the
 streets up to `REACH` blocks away give the crosstown position `v` of a number: interpolated between the two
-nearest known numbers around it (at most `MAX_GAP` apart), placed on the street's own line `u` (the mean of
-its known buildings, else the fitted grid). Only where the streets run with the grid: 14th St to Dyckman St
+nearest known numbers around it (at most `MAX_GAP` apart), placed on the street's own line `u` (from its known
+buildings nearest in number, else the fitted grid). Only where the streets run with the grid: 14th St to Dyckman St
 (~200th). Measured leave-one-out over the table's numbered-street buildings (`tests/unit/test_geo_named.py`,
 figures in the README): better than the crosstown rule on the same buildings, so it answers before the rule.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 from shared.geo.frame import from_grid, to_grid
 from shared.geo.grid import Grid
 from shared.geo.named import Found, Table, street_key
+from shared.geo.rules import NoRule, crosstown_anchors
 from shared.geo.streets import Street
 
 FIRST_STREET = 14  # below 14th St the Village's numbered streets bend: buildings of the next street mislead
@@ -27,12 +28,22 @@ PRECISION_M = 80.0
 Known = tuple[int, int, float, float]  # house number, streets away, u, v
 
 
+def _system(number: int, direction: str) -> tuple[tuple[int, str], ...] | None:
+    try:
+        return crosstown_anchors(number, direction)
+    except NoRule:
+        return None
+
+
 def _known(table: Table, street: Street) -> list[Known]:
     assert street.number is not None
+    system = _system(street.number, street.direction)
     out: list[Known] = []
     for away in range(-REACH, REACH + 1):
         n = street.number + away
-        if n < 1:
+        # Only streets numbered from the same avenue: West 108th St counts from Central Park West, West 112th
+        # from Fifth Avenue, so their 300s stand three avenues apart.
+        if n < 1 or _system(n, street.direction) != system:
             continue
         numbers = table.get(street_key(Street("street", f"{street.direction} {n} St", n, street.direction)), {})
         out.extend((house, abs(away), *to_grid(p.lat, p.lon)) for house, p in numbers.items())
@@ -54,9 +65,21 @@ def across_streets(table: Table, grid: Grid, house: int, street: Street) -> Foun
         return None
     t = 0.0 if above[0] == below[0] else (house - below[0]) / (above[0] - below[0])
     v = below[3] + (above[3] - below[3]) * t
-    # The street's own line: its known buildings where it has any (the fitted grid strays above 155th St).
-    own = [k[2] for k in known if k[1] == 0]
-    u = sum(own) / len(own) if own else grid.street_u(street.number)
-    lat, lon = from_grid(u, v)
+    lat, lon = from_grid(_own_u(known, house) or grid.street_u(street.number), v)
     label = f"{house} {street} (between {below[0]} and {above[0]} of the streets around)"
     return Found(lat, lon, "named_street", PRECISION_M, label)
+
+
+def _own_u(known: list[Known], house: int) -> float | None:
+    """The street's own line `u` at `house`: from its known buildings nearest in number (interpolated between
+    the nearest below and above), which follows a street that bends (125th St west of Amsterdam Avenue) and
+    corrects the fitted grid where it strays (above 155th St); None without any."""
+    own = sorted((k[0], k[2]) for k in known if k[1] == 0)
+    if not own:
+        return None
+    below = [k for k in own if k[0] <= house]
+    above = [k for k in own if k[0] >= house]
+    if below and above and above[0][0] != below[-1][0]:
+        (n0, u0), (n1, u1) = below[-1], above[0]
+        return u0 + (u1 - u0) * (house - n0) / (n1 - n0)
+    return (below[-1] if below else above[0])[1]
