@@ -4,7 +4,8 @@
   `data/reference/manhattan_avenue_key_numbers.csv`, overridden where it is known wrong by
   `manhattan_avenue_exceptions.csv` (1 Park Avenue).
 * Numbered-street addresses: numbers rise by 100 per avenue block away from Fifth Avenue (East Side;
-  West Side below 59th and above 110th St) or from Central Park West (West Side 60th-110th St).
+  West Side below 59th and above 110th St, there out to Amsterdam Avenue and Broadway) or from Central Park
+  West (West Side 60th-110th St).
   Below 14th St the rule holds only near Fifth Avenue (the Village's streets bend), so there it is used
   only for numbers under 100 on the West Side and not at all below 8th St.
 """
@@ -18,13 +19,22 @@ from pathlib import Path
 REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference"
 
 # (house number, avenue) anchors: the number at which a crosstown street meets each avenue.
+# East of 1st Avenue the 500s are at York Avenue (from 60th St up) or Avenue A (up to 14th St), the 600s at
+# Avenue B and so on (../shared/GEOCODING-FACTS.md); at any street only one of York and Avenue A runs.
 EAST = ((1, "5th Avenue"), (50, "Madison Avenue"), (100, "Park Avenue"), (140, "Lexington Avenue"),
-        (200, "3rd Avenue"), (300, "2nd Avenue"), (400, "1st Avenue"), (500, "York Avenue"))  # fmt: skip
+        (200, "3rd Avenue"), (300, "2nd Avenue"), (400, "1st Avenue"), (500, "York Avenue"), (500, "Avenue A"),
+        (600, "Avenue B"), (700, "Avenue C"), (800, "Avenue D"))  # fmt: skip
 WEST_MIDTOWN = ((1, "5th Avenue"), (100, "6th Avenue"), (200, "7th Avenue"), (300, "8th Avenue"),
                 (400, "9th Avenue"), (500, "10th Avenue"), (600, "11th Avenue"))  # fmt: skip
 WEST_UPPER = ((1, "Central Park West"), (100, "Columbus Avenue"), (200, "Amsterdam Avenue"),
               (300, "West End Avenue"))  # fmt: skip
-WEST_HARLEM = ((1, "5th Avenue"), (100, "Lenox Avenue"), (200, "7th Avenue"), (300, "8th Avenue"))
+# Above 110th St the numbers again count 100 per avenue line from Fifth Avenue, as in Midtown: 300 at the 8th
+# Avenue line, 500 at the 10th (Amsterdam) and 600 at the 11th, which Broadway follows from 107th St north (West
+# End Avenue merges into it there). The 9th Avenue line (400) has no avenue of its own up here (Manhattan Ave,
+# Morningside Ave, Convent Ave are short and bend), so 300-500 is one straight stretch. Without Amsterdam and
+# Broadway every address west of 8th Ave (Morningside Heights, Manhattanville, Hamilton Heights) was refused.
+WEST_HARLEM = ((1, "5th Avenue"), (100, "Lenox Avenue"), (200, "7th Avenue"), (300, "8th Avenue"),
+               (500, "Amsterdam Avenue"), (600, "Broadway"))  # fmt: skip
 
 
 class NoRule(Exception):

@@ -27,6 +27,7 @@ _TYPES = {
     "slip": "Slip", "hwy": "Hwy", "highway": "Hwy", "row": "Row", "way": "Way", "loop": "Loop",
 }  # fmt: skip
 _ORDINAL_AVENUE = {1: "1st", 2: "2nd", 3: "3rd"}
+_AVENUE_TYPES = {"", "Ave", "Blvd", "Dr"}  # the types an avenue alias may carry (Riverside Dr, Malcolm X Blvd)
 
 # Manhattan's avenues under every other name, as canonical names of the key-number table.
 _AVENUE_ALIASES = {
@@ -35,6 +36,8 @@ _AVENUE_ALIASES = {
     "malcolm x": "Lenox Avenue",
     "adam clayton powell": "7th Avenue",
     "adam clayton powell jr": "7th Avenue",
+    "ac powell": "7th Avenue",  # NYC DOB's own spelling ("2453 AC POWELL BOULEVARD")
+    "a c powell": "7th Avenue",
     "frederick douglass": "8th Avenue",
     "central park west": "Central Park West",
     "central park w": "Central Park West",
@@ -48,6 +51,7 @@ _AVENUE_ALIASES = {
     "fort washington": "Fort Washington Avenue",
     "ft washington": "Fort Washington Avenue",
     "west end": "West End Avenue",
+    "loisaida": "Avenue C",  # designated Loisaida Avenue in 1987 (Wikipedia "Avenue C (Manhattan)")
     "east end": "East End Avenue",
 }
 _NAMED_AVENUES = {
@@ -96,7 +100,9 @@ def normalise(text: str) -> Street | None:
         return None
     whole = " ".join(tokens[:-1] if len(tokens) > 1 and tokens[-1] in _TYPES else tokens)
     whole = re.sub(r"^(?:av|ave) of ", "avenue of ", whole)
-    if whole in _AVENUE_ALIASES:
+    # "St Nicholas Terrace" and "St Nicholas Place" are streets of their own, not St. Nicholas Avenue.
+    other_type = len(tokens) > 1 and _TYPES.get(tokens[-1], "Ave") not in _AVENUE_TYPES
+    if whole in _AVENUE_ALIASES and not other_type:
         return Street("avenue", _AVENUE_ALIASES[whole])
     if whole in ("w broadway", "west broadway"):
         return Street("named", "West Broadway")
@@ -131,7 +137,7 @@ def normalise(text: str) -> Street | None:
         return Street("avenue", f"{name.title()} Avenue")
     for alias, canonical in _AVENUE_ALIASES.items():
         with_type = f"{name} {street_type.lower()}".strip()
-        if name == alias or with_type == alias:
+        if (name == alias and street_type in _AVENUE_TYPES) or with_type == alias:
             return Street("avenue", canonical)
     if street_type == "Ave" and len(tokens) == 1 and len(tokens[0]) == 1:
         return Street("avenue", f"Avenue {tokens[0].upper()}")

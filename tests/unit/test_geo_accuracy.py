@@ -1,10 +1,17 @@
 """Accuracy on real Manhattan addresses with published coordinates (`data/reference/manhattan_test_addresses.csv`,
 each row names its source), offline, within 160 m (two short blocks).
 
-Group `rules`: addresses on avenues and numbered streets (the key-number and crosstown rules). Group `named`:
-Wall St, Lower Broadway, the Bowery, Rockefeller Plaza ... (NYC building points, `shared/geo/named.py`).
-Held out: no address of the set is itself a point of the offline tables (checked below, independently of the
-project's street normalisation). Run with `-s` to see the figures and every miss.
+Group `rules`: landmarks on avenues and numbered streets (the key-number and crosstown rules). Group `named`:
+landmarks on Wall St, Lower Broadway, the Bowery, Rockefeller Plaza ... (NYC building points,
+`shared/geo/named.py`). Groups `dob_sample` and `dob_sample_2`: every Manhattan building of ten
+16,000-character stretches of a public NYC DOB file (midtown, the East Side, Harlem, Morningside, Washington
+Heights, Inwood, newer buildings all over the island), copied as the source spells them: ordinary addresses,
+not famous ones. The first five stretches were read before the model and table changes of the accuracy work
+(and steered which data was read), the second five after them, as a blind check; the second leaves out
+buildings already in the point table, housing-project centroids shared by 3+ rows and rows without a plain
+house number. Held out: no address of the set is itself a point of the offline tables (checked below,
+independently of the project's street normalisation, and by BIN). Run with `-s` to see the figures and every
+miss.
 """
 
 from __future__ import annotations
@@ -49,7 +56,7 @@ def misses() -> dict[str, str]:
         error = haversine_m((answer.lat, answer.lon), truth)
         if error > WITHIN_M:
             out[row["address"]] = f"{row['what']}: {error:.0f} m off by {answer.method} ({answer.label})"
-    for group in ("rules", "named", None):
+    for group in ("rules", "named", "dob_sample", "dob_sample_2", None):
         chosen = rows(group)
         hits = sum(r["address"] not in out for r in chosen)
         print(f"\n{group or 'overall'}: {hits}/{len(chosen)} = {hits / len(chosen):.1%} within {WITHIN_M} m")  # noqa: T201
@@ -63,13 +70,21 @@ def share(group: str | None) -> float:
     return sum(r["address"] not in misses() for r in chosen) / len(chosen)
 
 
+def landmarks() -> float:
+    chosen = [r for r in rows() if not r["group"].startswith("dob_sample")]
+    return sum(r["address"] not in misses() for r in chosen) / len(chosen)
+
+
 def test_the_set_is_large_named_and_sourced() -> None:
     assert len(rows("rules")) >= 40
     assert len(rows("named")) >= 25
+    assert len(rows("dob_sample")) >= 500
+    assert len(rows("dob_sample_2")) >= 400
     assert all(r["source"].strip() for r in rows())
-    assert len({r["address"] for r in rows()}) == len(rows())
+    assert len({_key(r["address"]) for r in rows()}) == len(rows())  # no building twice, however it is spelled
 
 
+# The floors below are the measured figures (README "Address search"), kept as regression guards.
 def test_rules_group_at_least_95_percent() -> None:
     assert share("rules") >= 0.95, misses()
 
@@ -78,32 +93,61 @@ def test_named_group_at_least_80_percent() -> None:
     assert share("named") >= 0.80, misses()
 
 
-def test_overall_at_least_90_percent() -> None:
-    assert share(None) >= 0.90, misses()
+def test_landmarks_at_least_90_percent() -> None:
+    assert landmarks() >= 0.90, misses()
+
+
+def test_dob_sample_at_least_95_percent() -> None:
+    assert share("dob_sample") >= 0.95, misses()
+
+
+def test_blind_dob_sample_at_least_90_percent() -> None:
+    assert share("dob_sample_2") >= 0.90, misses()
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the issue's 95 % overall is not reached offline: One WTC (285 Fulton St), 7 WTC (250 Greenwich St), "
-    "1 Centre St, 15 Park Row and 54 Pearl St have no building points near them (README 'Accuracy')",
+    reason="the issue's 95 % over the whole set is not reached offline (93.7 %): named streets and plazas without "
+    "building points (Tudor City, UN Plaza, Sutton Place, the Lower East Side's projects, Claremont Ave ...), "
+    "the Lower Manhattan landmarks 285 Fulton St, 1 Centre St, 15 Park Row, 54 Pearl St, and Washington Heights "
+    "and Inwood where the grid and the key numbers stop (README 'Address search')",
 )
 def test_overall_at_least_95_percent() -> None:
     assert share(None) >= 0.95, misses()
 
 
+_WORDS = {"ST": "STREET", "STR": "STREET", "AVE": "AVENUE", "AV": "AVENUE", "E": "EAST", "W": "WEST", "PL": "PLACE",
+          "BLVD": "BOULEVARD", "FIFTH": "5", "FT": "FORT", "CENTER": "CENTRE", "PENNSYLVANIA": "PENN"}  # fmt: skip
+
+
 def _key(address: str) -> tuple[int, str]:
-    """(number, first word of the street) in the source's spelling, e.g. '11 Wall St' -> (11, 'WALL')."""
+    """(number, street) in a plain spelling, e.g. '11 Wall St' -> (11, 'WALL STREET'), '5 E 47th St' and
+    '5 EAST 47 STREET' -> (5, 'EAST 47 STREET')."""
     number, street = address.upper().split(" ", 1)
-    words = [w for w in re.split(r"[\s.]+", street) if w]  # "EAST BROADWAY" stays apart from "BROADWAY"
-    first = {"CENTER": "CENTRE", "PENNSYLVANIA": "PENN"}.get(words[0], words[0])
-    return int(number), first
+    words = [_WORDS.get(w, w) for w in re.split(r"[\s.]+", street) if w]
+    return int(number), " ".join(re.sub(r"^(\d+)(?:ST|ND|RD|TH)$", r"\1", w) for w in words)
 
 
 def test_held_out_no_test_address_is_an_anchor() -> None:
-    tested = {_key(r["address"]) for r in rows("named")}
+    tested = {_key(r["address"]) for r in rows()}
     with (REFERENCE / "manhattan_address_points.csv").open(newline="") as f:
         points = {_key(r["address"]) for r in csv.DictReader(f) if re.match(r"^\d+ \D", r["address"])}
     with (REFERENCE / "manhattan_named_street_anchors.csv").open(newline="") as f:
-        anchors = {(int(r["house"]), r["street"].upper().split()[0]) for r in csv.DictReader(f)}
+        anchors = {_key(f"{r['house']} {r['street']}") for r in csv.DictReader(f)}
     assert tested.isdisjoint(points), tested & points
     assert tested.isdisjoint(anchors), tested & anchors
+
+
+def test_held_out_no_sampled_building_is_in_the_point_table_under_any_address() -> None:
+    """A DOB building can carry several addresses (3041 Broadway = 600 W 122nd St): the sample's BINs must not
+    be in the point table at all, nor any table point stand exactly on a sampled building."""
+    sample = [r for r in rows() if r["group"].startswith("dob_sample")]
+    sampled = {r["what"].rsplit(" ", 1)[1] for r in sample}
+    with (REFERENCE / "manhattan_address_points.csv").open(newline="") as f:
+        table = {r["bin"] for r in csv.DictReader(f)}
+    assert len(sampled) == len(sample)
+    assert sampled.isdisjoint(table), sampled & table
+    with (REFERENCE / "manhattan_address_points.csv").open(newline="") as f:
+        spots = {(round(float(r["lat"]), 6), round(float(r["lon"]), 6)) for r in csv.DictReader(f)}
+    on_spot = [r["address"] for r in sample if (round(float(r["lat"]), 6), round(float(r["lon"]), 6)) in spots]
+    assert not on_spot, on_spot

@@ -14,6 +14,7 @@ import pytest
 from shared.geo import Geocoder, Rejection, Result
 from shared.geo.frame import in_manhattan
 from shared.geo.gazetteer import CATALOGUE, Gazetteer, Place
+from shared.geo.parse import Address, parse
 
 
 def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -68,7 +69,7 @@ def test_one_park_avenue_is_the_documented_exception() -> None:
     [
         ("89 E 42nd St", (40.752778, -73.977222)),  # Grand Central Terminal: just west of Park Ave (100)
         ("1 W 72nd St", (40.776389, -73.976389)),  # The Dakota: Central Park West (Upper West Side rule)
-        ("253 W 125th St", (40.810000, -73.950000)),  # Apollo Theater: Harlem rule, between 7th and 8th Ave
+        ("11 W 53rd St", (40.760592, -73.976172)),  # MoMA: just west of 5th Ave (New York magazine listing)
         ("151 W 34th St", (40.750833, -73.989444)),  # Macy's: between 6th (100) and 7th (200)
     ],
 )
@@ -76,6 +77,55 @@ def test_crosstown_number(text: str, true_point: tuple[float, float]) -> None:
     answer = found(text)
     assert answer.method == "crosstown_number"
     assert metres((answer.lat, answer.lon), true_point) < 160
+
+
+@pytest.mark.parametrize(
+    ("text", "station_name"),
+    [
+        ("500 W 131st St", "Amsterdam Ave & W 131 St"),
+        ("600 W 131st St", "Broadway & W 131 St"),
+        ("500 W 136th St", "Amsterdam Ave & W 136 St"),
+        ("600 W 138th St", "Broadway & W 138 St"),
+        ("500 W 152nd St", "Amsterdam Ave & W 152 St"),
+    ],
+)
+def test_harlem_numbers_count_out_to_amsterdam_and_broadway(text: str, station_name: str) -> None:
+    """Above 110th St, 500 is at Amsterdam Avenue and 600 at Broadway (100 per avenue line from Fifth Avenue):
+    the number lands on the corner station of that crossing."""
+    station = next(s for s in stations() if s["name"] == station_name)
+    parsed = parse(text)
+    assert isinstance(parsed, Address)
+    # The rule alone: where the building table knows neighbours, they answer first (test_geo_named.py).
+    lat, lon = geocoder()._crosstown(parsed.number, parsed.street)
+    assert metres((lat, lon), (station["lat"], station["lon"])) < 60
+
+
+def test_known_buildings_around_the_number_beat_the_rule() -> None:
+    """253 W 125th St (the Apollo, Wikipedia 40.81 N 73.95 W) lies between two NYC DOB buildings of the table
+    (233 and 309 W 125th St): the line between them wins over the crosstown arithmetic."""
+    answer = found("253 W 125th St")
+    assert answer.method == "named_street"
+    assert "between 233 and 309" in answer.label
+    assert metres((answer.lat, answer.lon), (40.810000, -73.950000)) < 60
+
+
+@pytest.mark.parametrize(
+    ("text", "street"),
+    [("2 St Nicholas Terrace", "St Nicholas Ter"), ("2 St Nicholas Place", "St Nicholas Pl")],
+)
+def test_a_terrace_or_place_is_not_the_avenue_of_the_same_name(text: str, street: str) -> None:
+    answer = geocoder().geocode(text)
+    said = answer.label if isinstance(answer, Result) else answer.error
+    assert street in said  # its own street (placed or not), never "St. Nicholas Avenue does not run at 110 St"
+    assert "Avenue" not in said
+
+
+def test_ac_powell_boulevard_is_seventh_avenue() -> None:
+    assert found("2453 AC Powell Blvd").label == found("2453 Adam Clayton Powell Jr Blvd").label
+
+
+def test_loisaida_avenue_is_avenue_c() -> None:
+    assert found("130 Loisaida Avenue").label == found("130 Avenue C").label
 
 
 def test_station_name_is_the_catalogue_position() -> None:
