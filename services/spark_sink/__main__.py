@@ -25,7 +25,7 @@ from services.spark_sink.last_batch import rewrite_last_batch
 from services.spark_sink.session import ConnectorMissing, build_session, connector_jars
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.station_info import load_station_info
-from services.spark_sink.stream import read_clean_topic, start_query
+from services.spark_sink.stream import read_clean_topic, start_query, warm_up
 from shared.gbfs import GbfsError
 from shared.logs import configure_logging
 from shared.observability import HealthServer, host_ports, reachable
@@ -126,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.sink_write_timeout_s,
         pipelined=settings.sink_pipelined,
     )
+    warm_up(spark)
     rewrite_last_batch(spark, settings, writer)
     query = start_query(read_clean_topic(spark, settings), writer, settings)
     kafka, postgres = endpoints(settings)

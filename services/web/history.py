@@ -52,7 +52,10 @@ ORDER BY l.station_id
 LIMIT {MAX_STATIONS}
 """
 _SPAN = """
-SELECT least((SELECT min(minute) FROM frequency), (SELECT min(event_time) FROM availability_history)) AS first,
+SELECT least((SELECT min(minute) FROM frequency),
+             (SELECT min(h.event_time) FROM location l CROSS JOIN LATERAL (
+                  SELECT event_time FROM availability_history x
+                  WHERE x.station_id = l.station_id ORDER BY x.event_time LIMIT 1) h)) AS first,
        greatest((SELECT max(max_event_time) FROM sink_batches),
                 (SELECT max(minute) + interval '1 minute' FROM frequency)) AS last,
        (SELECT max(max_event_time) FROM sink_batches) AS clock
