@@ -20,10 +20,11 @@ REFERENCE = Path(__file__).resolve().parents[2] / "data" / "reference"
 
 # (house number, avenue) anchors: the number at which a crosstown street meets each avenue.
 # East of 1st Avenue the 500s are at York Avenue (from 60th St up) or Avenue A (up to 14th St), the 600s at
-# Avenue B and so on (../shared/GEOCODING-FACTS.md); at any street only one of York and Avenue A runs.
+# Avenue B and so on (../shared/GEOCODING-FACTS.md); at any street only one of York and Avenue A runs. In East
+# Harlem the avenue block east of 1st Avenue ends at Pleasant Avenue (114th-120th St), the next 100: the 500s.
 EAST = ((1, "5th Avenue"), (50, "Madison Avenue"), (100, "Park Avenue"), (140, "Lexington Avenue"),
         (200, "3rd Avenue"), (300, "2nd Avenue"), (400, "1st Avenue"), (500, "York Avenue"), (500, "Avenue A"),
-        (600, "Avenue B"), (700, "Avenue C"), (800, "Avenue D"))  # fmt: skip
+        (500, "Pleasant Avenue"), (600, "Avenue B"), (700, "Avenue C"), (800, "Avenue D"))  # fmt: skip
 WEST_MIDTOWN = ((1, "5th Avenue"), (100, "6th Avenue"), (200, "7th Avenue"), (300, "8th Avenue"),
                 (400, "9th Avenue"), (500, "10th Avenue"), (600, "11th Avenue"))  # fmt: skip
 WEST_UPPER = ((1, "Central Park West"), (100, "Columbus Avenue"), (200, "Amsterdam Avenue"),
