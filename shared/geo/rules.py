@@ -29,13 +29,22 @@ WEST_MIDTOWN = ((1, "5th Avenue"), (100, "6th Avenue"), (200, "7th Avenue"), (30
                 (400, "9th Avenue"), (500, "10th Avenue"), (600, "11th Avenue"))  # fmt: skip
 WEST_UPPER = ((1, "Central Park West"), (100, "Columbus Avenue"), (200, "Amsterdam Avenue"),
               (300, "West End Avenue"))  # fmt: skip
-# From 110th St (Cathedral Parkway, Central Park North) up the numbers again count 100 per avenue line from Fifth Avenue, as in Midtown: 300 at the 8th
-# Avenue line, 500 at the 10th (Amsterdam) and 600 at the 11th, which Broadway follows from 107th St north (West
-# End Avenue merges into it there). The 9th Avenue line (400) has no avenue of its own up here (Manhattan Ave,
-# Morningside Ave, Convent Ave are short and bend), so 300-500 is one straight stretch. Without Amsterdam and
-# Broadway every address west of 8th Ave (Morningside Heights, Manhattanville, Hamilton Heights) was refused.
+# From 110th St (Cathedral Parkway, Central Park North) up the numbers again count 100 per avenue line from Fifth
+# Avenue, as in Midtown: 300 at the 8th Avenue line, 500 at the 10th (Amsterdam) and 600 at the 11th, which
+# Broadway follows from 107th St north (West End Avenue merges into it there). The 9th Avenue line (400) has no
+# avenue of its own up here (Manhattan Ave, Morningside Ave, Convent Ave are short and bend), so 300-500 is one
+# straight stretch. Without Amsterdam and Broadway every address west of 8th Ave (Morningside Heights,
+# Manhattanville, Hamilton Heights) was refused. The point table's building at 601 W 110th St, by Broadway, is
+# where this numbering puts it (from Central Park West it would be past Riverside Drive).
 WEST_HARLEM = ((1, "5th Avenue"), (100, "Lenox Avenue"), (200, "7th Avenue"), (300, "8th Avenue"),
                (500, "Amsterdam Avenue"), (600, "Broadway"))  # fmt: skip
+# Washington Heights (W 155th-192nd St): Broadway bends away west of the 11th Avenue line (+280 m from Amsterdam at
+# 160th St, +590 m at 190th), but the house numbers stay on the lines: measured on the point table's 83 DOB
+# buildings of W 155th-192nd St numbered 500-899 (v - Amsterdam's v, medians): the 600s start ~315 m west of
+# Amsterdam, the 700s ~510 m, the 800s ~740 m. "Avenue+metres" names a line that far west of the avenue.
+HEIGHTS_FROM, HEIGHTS_TO = 155, 192
+WEST_HEIGHTS = (*WEST_HARLEM[:-1], (600, "Amsterdam Avenue+315"), (700, "Amsterdam Avenue+510"),
+                (800, "Amsterdam Avenue+740"))  # fmt: skip
 
 
 # Where an avenue does not run, a segment of the key table cannot put a number: 7th Avenue stops at Central Park
@@ -136,6 +145,8 @@ def crosstown_anchors(street: int, direction: str) -> tuple[tuple[int, str], ...
         return EAST
     if 60 <= street < 110:
         return WEST_UPPER
+    if HEIGHTS_FROM <= street <= HEIGHTS_TO and direction == "W":
+        return WEST_HEIGHTS
     return WEST_HARLEM if street >= 110 else WEST_MIDTOWN
 
 
