@@ -146,7 +146,8 @@ def test_leave_one_out_precision_holds_over_every_building_point() -> None:
             kind = guess.label.split("(")[1].split()[0]
             errors[kind].append(metres((guess.lat, guess.lon), (truth.lat, truth.lon)))
     assert total > 1500
-    assert unplaced / total < 0.07  # 5.5 %: the uptown streets have fewer known numbers than Lower Manhattan
+    # 6.4 % (170 of 2,643): the uptown streets have fewer known numbers than Lower Manhattan
+    assert unplaced / total < 0.07
     for kind, stated in (("between", "between"), ("next", "near"), ("beyond", "beyond")):
         values = sorted(errors[kind])
         assert len(values) > 50, kind
