@@ -143,8 +143,9 @@ class Geocoder:
         u = self.grid.street_u(street.number)
         known: list[tuple[int, float]] = []
         for n, name in anchors:  # York Avenue and Avenue A both carry the 500s: the one that runs here
-            if (v := self.grid.avenue_v(name, u)) is not None and all(n != k for k, _ in known):
-                known.append((n, v))
+            avenue, _, west_m = name.partition("+")  # "Amsterdam Avenue+315": a line 315 m west of it
+            if (v := self.grid.avenue_v(avenue, u)) is not None and all(n != k for k, _ in known):
+                known.append((n, v + float(west_m or 0)))
         if len(known) < 2 or house > known[-1][0] + 100:
             raise NoRule(f"{house} {street} is beyond the avenues the offline rule knows on that street")
         i = 0

@@ -49,7 +49,7 @@ NEAR = 10  # a number this close to a known one (and no pair around it) takes th
 EXTRA = 60  # numbers past the first/last known one that may be extrapolated
 EXTRA_M = 250.0  # and at most this far from it
 PRECISION_M = {"address_point": 25.0, "between": 60.0, "near": 80.0, "beyond": 120.0, "named_place": 150.0}
-_HOUSE = re.compile(r"^(\d{1,5})\s+(\D.*)$")
+_HOUSE = re.compile(r"^(\d{1,5})\s+(\D.*|\d{1,3}(?:ST|ND|RD|TH)?\s+(?:AVE|AVENUE|AV|ST|STREET)\b.*)$", re.IGNORECASE)
 # Spellings that differ between the source and riders; applied word by word to the canonical key.
 _KEY_WORDS = {"center": "centre", "saint": "st", "pennsylvania": "penn", "square": "sq", "place": "pl",
               "street": "st", "plaza": "plz", "south": "s", "north": "n", "east": "e", "west": "w",

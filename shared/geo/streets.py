@@ -20,7 +20,7 @@ _ORDINAL_WORDS = {
 _NUMBER = re.compile(r"^(\d{1,3})(?:st|nd|rd|th)?$")
 _DIRECTIONS = {"e": "E", "east": "E", "w": "W", "west": "W", "n": "N", "north": "N", "s": "S", "south": "S"}
 _TYPES = {
-    "st": "St", "str": "St", "street": "St", "ave": "Ave", "av": "Ave", "avenue": "Ave", "avn": "Ave",
+    "st": "St", "str": "St", "stret": "St", "street": "St", "ave": "Ave", "av": "Ave", "avenue": "Ave", "avn": "Ave",
     "blvd": "Blvd", "boulevard": "Blvd", "pl": "Pl", "place": "Pl", "dr": "Dr", "drive": "Dr", "rd": "Rd",
     "road": "Rd", "sq": "Sq", "square": "Sq", "pkwy": "Pkwy", "parkway": "Pkwy", "ter": "Ter",
     "terrace": "Ter", "ln": "Ln", "lane": "Ln", "plz": "Plz", "plaza": "Plz", "ct": "Ct", "court": "Ct",
@@ -39,6 +39,7 @@ _AVENUE_ALIASES = {
     "ac powell": "7th Avenue",  # NYC DOB's own spelling ("2453 AC POWELL BOULEVARD")
     "a c powell": "7th Avenue",
     "frederick douglass": "8th Avenue",
+    "fredrick douglass": "8th Avenue",  # a common misspelling, NYC DOB's too ("2070 FREDRICK DOUGLASS BOULEVARD")
     "central park west": "Central Park West",
     "central park w": "Central Park West",
     "park avenue south": "Park Avenue South",
@@ -77,6 +78,8 @@ def _clean(text: str) -> list[str]:
     text = text.lower().replace("\u2019", "").replace("'", "")
     text = re.sub(r"[.,]", " ", text)
     text = re.sub(r"-", " ", text)
+    # "E82 St", "W4 St": a direction letter run into the street number (NYC DOB writes "325 E48 ST")
+    text = re.sub(r"\b([ew])(\d{1,3}(?:st|nd|rd|th)?)\b", r"\1 \2", text)
     return text.split()
 
 

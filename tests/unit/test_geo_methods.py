@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from shared.geo import Geocoder, Rejection, Result
-from shared.geo.frame import in_manhattan
+from shared.geo.frame import in_manhattan, to_grid
 from shared.geo.gazetteer import CATALOGUE, Gazetteer, Place
+from shared.geo.named import NamedStreets
 from shared.geo.parse import Address, parse
+from shared.geo.rules import WEST_HARLEM, WEST_HEIGHTS, WEST_UPPER, AvenueRule, crosstown_anchors
 
 
 def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
@@ -28,6 +30,15 @@ def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
 @cache
 def geocoder() -> Geocoder:
     return Geocoder()
+
+
+@cache
+def rules_only() -> Geocoder:
+    """The geocoder without building points, so the house-number rules themselves answer (where the point
+    table has buildings around a number, they answer first)."""
+    g = Geocoder()
+    g.named = NamedStreets({})
+    return g
 
 
 def stations() -> list[dict[str, Any]]:
@@ -52,10 +63,45 @@ def found(text: str) -> Result:
     ],
 )
 def test_avenue_key_number(text: str, true_point: tuple[float, float], cross_street: str) -> None:
-    answer = found(text)
+    answer = rules_only().geocode(text)
+    assert isinstance(answer, Result), answer
     assert answer.method == "avenue_key_number"
     assert float(answer.label.split("(at ")[1].split(" St")[0]) == pytest.approx(float(cross_street), abs=0.06)
     assert metres((answer.lat, answer.lon), true_point) < 160
+
+
+@pytest.mark.parametrize(
+    ("house", "street"),
+    [
+        (888, 888 / 20 + 12),  # 7th Avenue below Central Park: the downtown segment
+        (1800, 110.0),  # Adam Clayton Powell Jr Blvd starts at 110th St: 1800 / 20 + 20 (not 1800 / 20 + 12 = 102)
+        (1890, 1890 / 20 + 20),
+    ],
+)
+def test_seventh_avenue_numbers_never_fall_inside_central_park(house: int, street: float) -> None:
+    assert AvenueRule().cross_street("7th Avenue", house) == pytest.approx(street)
+
+
+def test_which_avenue_line_a_west_side_street_counts_from() -> None:
+    assert crosstown_anchors(109, "W") == WEST_UPPER  # from Central Park West
+    assert crosstown_anchors(110, "W") == WEST_HARLEM  # Cathedral Parkway: from Fifth Avenue, as above it
+    assert crosstown_anchors(155, "W") == WEST_HEIGHTS
+    assert crosstown_anchors(192, "W") == WEST_HEIGHTS
+    assert crosstown_anchors(193, "W") == WEST_HARLEM
+    assert (500, "Pleasant Avenue") in crosstown_anchors(118, "E")
+
+
+def test_washington_heights_numbers_stand_west_of_amsterdam_not_on_broadway() -> None:
+    """W 177th St: 600 on the line 315 m west of Amsterdam Avenue, 700 at 510 m; Broadway is ~540 m west there."""
+    g = rules_only()
+    u = g.grid.street_u(177)
+    amsterdam = g.grid.avenue_v("Amsterdam Avenue", u)
+    assert amsterdam is not None
+    for house, west_m in ((600, 315.0), (700, 510.0)):
+        answer = g.geocode(f"{house} W 177th St")
+        assert isinstance(answer, Result), answer
+        assert answer.method == "crosstown_number"
+        assert to_grid(answer.lat, answer.lon)[1] - amsterdam == pytest.approx(west_m, abs=1.0)
 
 
 def test_one_park_avenue_is_the_documented_exception() -> None:

@@ -57,6 +57,29 @@ def found(text: str, method: str) -> Result:
     return answer
 
 
+def test_buildings_on_numbered_avenues_are_read() -> None:
+    """Rows such as "1122 1 AVENUE", "1384 1ST AVENUE", "330 8 AVENUE" (read here with plain csv): each one
+    is a point of its avenue, unless its point is a centroid shared by 3+ addresses."""
+    with POINTS.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    shared: dict[tuple[str, str], int] = {}
+    for r in rows:
+        shared[(r["lat"], r["lon"])] = shared.get((r["lat"], r["lon"]), 0) + 1
+    table = NamedStreets.from_reference(Gazetteer.from_catalogue()).table
+    names = {"1": "1st", "2": "2nd", "3": "3rd", "5": "5th", "8": "8th"}
+    checked = 0
+    for r in rows:
+        words = " ".join(r["address"].split()).upper().split(" ")
+        if len(words) != 3 or words[2] not in ("AVE", "AVENUE") or shared[(r["lat"], r["lon"])] >= 3:
+            continue
+        number = words[1].rstrip("STNDRH") if words[1][0].isdigit() else ""
+        if number not in names or not words[0].isdigit():
+            continue
+        assert int(words[0]) in table[f"{names[number]} avenue"], r
+        checked += 1
+    assert checked > 30
+
+
 def test_a_building_of_the_table_is_its_own_point() -> None:
     answer = found("1 Wall Street", "address_point")
     assert metres((answer.lat, answer.lon), source_point("1 WALL STREET")) < 1
@@ -146,7 +169,8 @@ def test_leave_one_out_precision_holds_over_every_building_point() -> None:
             kind = guess.label.split("(")[1].split()[0]
             errors[kind].append(metres((guess.lat, guess.lon), (truth.lat, truth.lon)))
     assert total > 1500
-    assert unplaced / total < 0.07  # 5.5 %: the uptown streets have fewer known numbers than Lower Manhattan
+    # 6.4 % (170 of 2,643): the uptown streets have fewer known numbers than Lower Manhattan
+    assert unplaced / total < 0.07
     for kind, stated in (("between", "between"), ("next", "near"), ("beyond", "beyond")):
         values = sorted(errors[kind])
         assert len(values) > 50, kind

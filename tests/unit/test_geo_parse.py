@@ -27,6 +27,10 @@ from shared.geo.streets import normalise
         ("1 Park Ave Suite 400", 1, "Park Avenue", None),
         ("100 Broadway, Brooklyn, NY", 100, "Broadway", "Brooklyn"),
         ("30 Union Square West", 30, "Union Square West", None),  # usaddress alone calls this a building name
+        # spellings of the NYC DOB's own files: a direction run into the number, "STRET", "FREDRICK"
+        ("333 E82 ST", 333, "E 82 St", None),
+        ("440 EAST 79 STRET", 440, "E 79 St", None),
+        ("2070 FREDRICK DOUGLASS BOULEVARD", 2070, "8th Avenue", None),
     ],
 )
 def test_building_addresses(text: str, number: int, street: str, borough: str | None) -> None:
