@@ -80,14 +80,21 @@ WITH ins AS (
 SELECT *, {KIND_ORDER} AS kind_order, coalesce(rideable_type = 'electric_bike', false) AS ebike FROM ins
 """
 
-# One name and position per station: the catalogue's when it knows the station, else the trip file's.
+# One name and position per station: the catalogue's when it knows the station, else the trip file's
+# (its latest row in the batch). Catalogue stations need only the batch's distinct ids (hashed), not a
+# sort of every row; a row that would not change is not rewritten.
 UPSERT_LOCATION = """
 INSERT INTO location (station_id, street, lat, lon)
-SELECT DISTINCT ON (i.station_id) i.station_id, coalesce(s.name, i.street), coalesce(s.lat, i.lat),
-       coalesce(s.lon, i.lon)
-FROM incoming i LEFT JOIN station_info s USING (station_id)
-ORDER BY i.station_id, i.event_time DESC
+SELECT s.station_id, s.name, s.lat, s.lon
+FROM (SELECT DISTINCT station_id FROM incoming) i JOIN station_info s USING (station_id)
+UNION ALL
+SELECT * FROM (
+    SELECT DISTINCT ON (i.station_id) i.station_id, i.street, i.lat, i.lon
+    FROM incoming i WHERE NOT EXISTS (SELECT 1 FROM station_info s WHERE s.station_id = i.station_id)
+    ORDER BY i.station_id, i.event_time DESC
+) unknown
 ON CONFLICT (station_id) DO UPDATE SET street = excluded.street, lat = excluded.lat, lon = excluded.lon
+WHERE (location.street, location.lat, location.lon) IS DISTINCT FROM (excluded.street, excluded.lat, excluded.lon)
 """
 
 # Per touched bike: from when its intervals may change (the predecessor of its earliest new event, which
@@ -228,9 +235,12 @@ ON CONFLICT (station_id) DO UPDATE SET
 """
 
 # A trip counts once, in the New York minute of its departure (late departures fold into their minute).
+# New York's offsets are whole hours, so its minutes start at the same instants as UTC's: date_bin's
+# arithmetic gives the same minute as date_trunc(..., 'America/New_York') without a time-zone lookup per row.
 UPSERT_FREQUENCY = """
 INSERT INTO frequency AS f (minute, amount)
-SELECT date_trunc('minute', event_time, 'America/New_York'), count(*) FROM inserted WHERE kind = 'start'
+SELECT date_bin('1 minute', event_time, timestamptz '2000-01-01 00:00+00'), count(*) FROM inserted
+WHERE kind = 'start'
 GROUP BY 1
 ON CONFLICT (minute) DO UPDATE SET amount = f.amount + excluded.amount
 """
