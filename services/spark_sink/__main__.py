@@ -127,7 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         pipelined=settings.sink_pipelined,
     )
     warm_up(spark)
-    rewrite_last_batch(spark, settings, writer)
+    try:
+        rewrite_last_batch(spark, settings, writer)
+    except Exception as exc:  # Spark's errors carry whole JVM stacks: one line, and the restart tries again
+        logger.error(
+            "cannot rewrite the checkpoint's last batch, which postgres lacks: %s; exiting 1 (checkpoint %s)",
+            first_line(exc),
+            settings.spark_checkpoint_dir,
+        )
+        writer.close()
+        spark.stop()
+        return 1
     query = start_query(read_clean_topic(spark, settings), writer, settings)
     kafka, postgres = endpoints(settings)
 
