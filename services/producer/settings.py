@@ -33,6 +33,10 @@ class ProducerSettings(KafkaSettings):
     read_workers: int | None = Field(
         default=None, ge=1, le=64, description="reading processes; unset: the CPUs, at most 4; 1 = a thread"
     )
+    columnar_reading: bool = Field(
+        default=True,
+        description="read well-formed CSV chunks by columns (pyarrow); false: the csv module row by row (same bytes)",
+    )
     frame_events: int = Field(
         default=FRAME_EVENTS_DEFAULT,
         ge=1,
