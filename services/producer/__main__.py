@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from services.producer.arrays import keep_pandas_out
 from services.producer.read_workers import ReadFailed
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
@@ -121,6 +122,7 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_pandas_out()
     args = parse_args(argv)
     settings = load_settings(ProducerSettings)
     if args.no_sign_request:

@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from services.producer.arrays import arrow, binaries, bools, strings
 from services.producer.documents import READ_BUFFER, prefixed
 from services.producer.row_reader import Plausible, read_document, read_rest, row_items
 from services.producer.spill import SCHEMA
@@ -51,8 +52,8 @@ BLOCK_BYTES = 4 * 1024 * 1024
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR_US = 3_600_000_000
 _LOCAL_EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - New York wall clock
-_STRING_MISSING = pa.array(sorted(limits.STATION_ID_PLACEHOLDERS))
-_COORDINATE_MISSING = pa.array(["NA", "N/A", "NAN", "NULL", "\\N"])  # trip_rows._MISSING
+_STRING_MISSING = strings(sorted(limits.STATION_ID_PLACEHOLDERS))
+_COORDINATE_MISSING = strings(["NA", "N/A", "NAN", "NULL", "\\N"])  # trip_rows._MISSING
 _DECIMAL = r"^-?[0-9]+(\.[0-9]+)?$"
 _US_TIME = (
     r"^(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4}) (?P<H>[0-9]{1,2}):(?P<M>[0-9]{2})(?::(?P<S>[0-9]{2}))?$"
@@ -233,10 +234,10 @@ class _Chunks:
         rows = np.flatnonzero(plain)
         if not len(rows):
             return plain, SCHEMA.empty_table()
-        take = pa.array(rows)
+        take = arrow(rows)
         strings = {field: values.take(take) for field, values in strings.items()}
         trip = self._trip_ids(columns["start_time"].take(take), strings)
-        lines = pc.cast(pa.array(rows + line), pa.string())
+        lines = pc.cast(arrow(rows + line), pa.string())
         source = pc.binary_join_element_wise(self.source_json.decode(), lines, '"', "")
         records: list[pa.Table] = []
         for kind, times in (("start", start_utc), ("end", end_utc)):
@@ -248,7 +249,7 @@ class _Chunks:
                 keep &= moments < self.until_us
             if not keep.any():
                 continue
-            chosen = None if keep.all() else pa.array(np.flatnonzero(keep))
+            chosen = None if keep.all() else arrow(np.flatnonzero(keep))
 
             def kept(values: Any, chosen: Any = chosen) -> Any:
                 return values if chosen is None else values.take(chosen)
@@ -290,7 +291,7 @@ class _Chunks:
         station = strings.get(f"{side}_id")
         name = strings.get(f"{side}_name")
         keys = (
-            pc.cast(pc.fill_null(station, ""), pa.binary()) if station is not None else pa.array([b""] * len(moments))
+            pc.cast(pc.fill_null(station, ""), pa.binary()) if station is not None else binaries([b""] * len(moments))
         )
         payloads = pc.binary_join_element_wise(
             '{"event_id":"',
@@ -317,7 +318,7 @@ class _Chunks:
             "",
         )
         return pa.Table.from_arrays(
-            [pa.array(moments, pa.int64()), ids, keys, pc.cast(payloads, pa.binary())], schema=SCHEMA
+            [arrow(moments, pa.int64()), ids, keys, pc.cast(payloads, pa.binary())], schema=SCHEMA
         )
 
 
@@ -388,8 +389,8 @@ def _string(column: Any, station: bool, limit: int | None) -> tuple[Any, Any]:
     missing = ~filled
     if station:
         ok &= lengths <= (limit or 0)  # bytes >= characters
-        missing |= pc.is_in(pc.ascii_lower(column), value_set=_STRING_MISSING).to_numpy(zero_copy_only=False)
-    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), column), ok
+        missing |= bools(pc.is_in(pc.ascii_lower(column), value_set=_STRING_MISSING))
+    return pc.if_else(arrow(missing), pa.scalar(None, pa.string()), column), ok
 
 
 def _coordinate(column: Any) -> tuple[Any, Any]:
@@ -397,9 +398,9 @@ def _coordinate(column: Any) -> tuple[Any, Any]:
     missing = pc.or_(pc.equal(pc.utf8_length(column), 0), pc.is_in(pc.ascii_upper(column), _COORDINATE_MISSING))
     decimal = pc.match_substring_regex(column, _DECIMAL)
     values = pc.cast(pc.if_else(decimal, column, "0"), pa.float64()).to_numpy()
-    missing_np = missing.to_numpy(zero_copy_only=False)
+    missing_np = bools(missing)
     values = np.where(missing_np, np.nan, values)
-    return values, missing_np | decimal.to_numpy(zero_copy_only=False)
+    return values, missing_np | bools(decimal)
 
 
 def _local_times(column: Any) -> tuple[Any, Any]:
@@ -436,9 +437,9 @@ def _local_times(column: Any) -> tuple[Any, Any]:
         ok[rows] = good
     rest = np.flatnonzero(~ok & (lengths >= 12) & (lengths <= 19))
     if len(rest):
-        found = pc.extract_regex(column.take(pa.array(rest)), _US_TIME)
-        matched = found.is_valid().to_numpy(zero_copy_only=False)
-        rest, found = rest[matched], found.filter(pa.array(matched))
+        found = pc.extract_regex(column.take(arrow(rest)), _US_TIME)
+        matched = bools(found.is_valid())
+        rest, found = rest[matched], found.filter(arrow(matched))
         if len(rest):
             for target, name in ((month, "m"), (day, "d"), (year, "y"), (hour, "H"), (minute, "M")):
                 target[rest] = pc.cast(found.field(name), pa.int64()).to_numpy()
@@ -508,21 +509,21 @@ def _event_ids(trip: Any, suffix: bytes) -> Any:
 
 def _iso_times(moments: Any) -> Any:
     """msgspec's text of UTC times, without the `Z`: `YYYY-MM-DDTHH:MM:SS`, `.ffffff` when not whole seconds."""
-    text = pc.cast(pa.array(moments, pa.timestamp("us")), pa.string())  # "YYYY-MM-DD HH:MM:SS.ffffff"
+    text = pc.cast(arrow(moments, pa.timestamp("us")), pa.string())  # "YYYY-MM-DD HH:MM:SS.ffffff"
     text = pc.utf8_replace_slice(text, 10, 11, "T")
-    whole = pa.array(moments % 1_000_000 == 0)
+    whole = arrow(moments % 1_000_000 == 0)
     return pc.if_else(whole, pc.utf8_slice_codeunits(text, 0, 19), text)
 
 
 def _json_string(values: Any, n: int) -> Any:
     """JSON of strings that need no escaping (checked per row), `null` for missing."""
     if values is None:
-        return pa.array(["null"] * n)
+        return strings(["null"] * n)
     return pc.fill_null(pc.binary_join_element_wise('"', values, '"', ""), "null")
 
 
 def _json_floats(values: Any, n: int) -> Any:
     """msgspec's own text of each number (`null` for NaN)."""
     if values is None:
-        return pa.array(["null"] * n)
-    return pa.array(msgspec.json.encode(values.tolist())[1:-1].decode().split(","))
+        return strings(["null"] * n)
+    return binaries(msgspec.json.encode(values.tolist())[1:-1].split(b","), pa.string())

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from aiokafka.partitioner import DefaultPartitioner
 
+from services.producer.arrays import arrow
 from shared import limits
 from shared.frames import FrameBuilder
 
@@ -47,7 +48,7 @@ class Frames(FrameBuilder):
         order = np.argsort(partitions, kind="stable")
         ordered = partitions[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-        taken = events.take(pa.array(order))
+        taken = events.take(arrow(order))
         lengths = np.diff(np.frombuffer(taken.buffers()[1], np.int32)[taken.offset : taken.offset + len(taken) + 1])
         for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
             yield from self._add_run(int(ordered[begin]), taken.slice(begin, end - begin), lengths[begin:end])
@@ -161,7 +162,7 @@ class Publisher:
             codes = keys.indices.to_numpy(zero_copy_only=False)
             if shard[1] > 1:
                 mine = np.array([zlib.crc32(key) % shard[1] == shard[0] for key in names], bool)
-                block, codes = block.filter(pa.array(mine[codes])), codes[mine[codes]]
+                block, codes = block.filter(arrow(mine[codes])), codes[mine[codes]]
             if skip:
                 dropped = min(skip, block.num_rows)
                 block, codes, skip = block.slice(dropped), codes[dropped:], skip - dropped

@@ -32,6 +32,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from services.producer.arrays import keep_pandas_out
 from services.producer.documents import Months
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.reading import ObjectResult, Reader
@@ -135,6 +136,7 @@ def _check_alive(processes: list[Any], finished: set[int]) -> None:
 
 def _worker(number: int, job: Job, tasks: Any, results: Any) -> None:
     """One reading process: objects from `tasks` until a None, then its runs."""
+    keep_pandas_out()
     configure_logging(job.settings.log_level, job.settings.log_format)
     _exit_with_parent()
     try:

@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from services.producer.arrays import arrow, binaries, strings
+
 Record = tuple[int, str, bytes, bytes]
 """(event time in µs since the epoch, event id, Kafka key, encoded event)"""
 
@@ -99,10 +101,8 @@ class ExternalSorter:
 
 def records_table(records: list[Record]) -> pa.Table:
     times, ids, keys, payloads = zip(*records, strict=True)
-    return pa.Table.from_arrays(
-        [pa.array(column, field.type) for column, field in zip((times, ids, keys, payloads), SCHEMA, strict=True)],
-        schema=SCHEMA,
-    )
+    columns = [arrow(np.array(times, np.int64)), strings(list(ids)), binaries(list(keys)), binaries(list(payloads))]
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
 def run_batches(path: Path) -> Iterator[pa.RecordBatch]:
