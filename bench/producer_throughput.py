@@ -216,19 +216,23 @@ def main() -> None:
     parser.add_argument("--naive-events", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2", help="reading processes per producer run")
     parser.add_argument("--row-workers", type=int, default=2, help="reading processes of the row-by-row run (0: none)")
+    parser.add_argument(
+        "--compression", default="", help="also run the producer (last --workers count) with these, e.g. snappy,zstd"
+    )
     args = parser.parse_args()
-    worker_counts = [(int(n), True) for n in args.workers.split(",")]
+    worker_counts = [(int(n), True, "") for n in args.workers.split(",")]
+    worker_counts += [(worker_counts[-1][0], True, codec) for codec in args.compression.split(",") if codec]
     if args.row_workers:
-        worker_counts.append((args.row_workers, False))
+        worker_counts.append((args.row_workers, False, ""))
     root = paths.LOCAL / "bench" / f"producer-{uuid.uuid4().hex[:8]}"
     workload = write_workload(root / "in", args.events)
     stack = Stack(root / "stack", free_ports())
     stack.start()
-    runs: list[tuple[int, bool, float, dict[str, Any], float]] = []
+    runs: list[tuple[int, bool, str, float, dict[str, Any], float]] = []
     try:
         load_before = os.getloadavg()
-        for workers, columnar in worker_counts:
-            log = root / f"producer-{workers}-{columnar}.log"
+        for workers, columnar, codec in worker_counts:
+            log = root / f"producer-{workers}-{columnar}-{codec}.log"
             seconds, summary, peak = producer_run(
                 stack,
                 root / "in",
@@ -236,9 +240,10 @@ def main() -> None:
                 opening_stock="false",
                 read_workers=str(workers),
                 columnar_reading=str(columnar).lower(),
+                **({"producer_compression": codec} if codec else {}),
             )
-            runs.append((workers, columnar, seconds, summary, peak))
-        events = runs[0][3]["events"]
+            runs.append((workers, columnar, codec, seconds, summary, peak))
+        events = runs[0][4]["events"]
         sample = payloads(root / "in", args.naive_events)
         size = round(sum(len(v) for _, v in sample) / len(sample))
         naive_rate = asyncio.run(naive(stack.kafka.bootstrap, sample))
@@ -249,9 +254,9 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(stack.postgres.dir, ignore_errors=True)
     rows = []
-    for workers, columnar, seconds, summary, peak in runs:
+    for workers, columnar, codec, seconds, summary, peak in runs:
         label = f"{workers} reading process{'es' if workers > 1 else ''}" if workers > 1 else "1 reader (a thread)"
-        label += "" if columnar else ", row by row (csv module)"
+        label += ("" if columnar else ", row by row (csv module)") + (f", {codec} batches" if codec else "")
         publishing = summary["published"] / summary["publish_seconds"]
         rows += [
             (f"producer, whole run, {label}", events / seconds, f"{seconds:.0f} s, peak RSS {peak:.0f} MB (sum)"),

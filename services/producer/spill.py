@@ -85,8 +85,9 @@ class ExternalSorter:
         tables = self.tables
         if self.buffer:
             tables.append(records_table(self.buffer))
-        run = pa.concat_tables(tables)
         self.buffer, self.tables, self.buffered = [], [], 0
+        run = pa.concat_tables(tables).combine_chunks()  # one copy: `take` of a chunked table concatenates per call
+        del tables
         order = pc.sort_indices(run, sort_keys=SORT_KEYS)
         path = self.directory / f"{self.name}-{len(self.runs):05d}.arrow"
         with open(path, "wb") as out:
