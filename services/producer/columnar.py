@@ -416,23 +416,32 @@ def _local_times(column: Any) -> tuple[Any, Any]:
         if length != 19 and not 21 <= length <= 26:
             continue
         rows = np.flatnonzero(lengths == length)
-        text = data[offsets[:-1][rows, None] + np.arange(length)].astype(np.int64)
-        digit = text - 48
-        digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, *range(20, length)]
-        good = np.all((digit[:, digits] >= 0) & (digit[:, digits] <= 9), axis=1)
-        good &= (text[:, 4] == 45) & (text[:, 7] == 45) & ((text[:, 10] == 32) | (text[:, 10] == 84))
-        good &= (text[:, 13] == 58) & (text[:, 16] == 58)
+        starts = offsets[:-1][rows]
+
+        def char(position: int, starts: Any = starts) -> Any:
+            return data[starts + position]  # one byte per row: no rows x length matrix (memory)
+
+        def number(*positions: int, char: Any = char) -> Any:
+            value = np.zeros_like(char(0), np.int64)
+            for position in positions:
+                value = value * 10 + char(position)
+            return value - 48 * int("1" * len(positions))
+
+        good = np.ones(len(rows), bool)
+        for position in (0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, *range(20, length)):
+            c = char(position)
+            good &= (c >= 48) & (c <= 57)
+        good &= (char(4) == 45) & (char(7) == 45) & ((char(10) == 32) | (char(10) == 84))
+        good &= (char(13) == 58) & (char(16) == 58)
         if length > 19:
-            good &= text[:, 19] == 46
-        year[rows] = digit[:, 0] * 1000 + digit[:, 1] * 100 + digit[:, 2] * 10 + digit[:, 3]
-        month[rows] = digit[:, 5] * 10 + digit[:, 6]
-        day[rows] = digit[:, 8] * 10 + digit[:, 9]
-        hour[rows] = digit[:, 11] * 10 + digit[:, 12]
-        minute[rows] = digit[:, 14] * 10 + digit[:, 15]
-        second[rows] = digit[:, 17] * 10 + digit[:, 18]
-        fraction = np.zeros(len(rows), np.int64)
-        for position in range(20, 26):
-            fraction = fraction * 10 + (digit[:, position] if position < length else 0)
+            good &= char(19) == 46
+        year[rows] = number(0, 1, 2, 3)
+        month[rows] = number(5, 6)
+        day[rows] = number(8, 9)
+        hour[rows] = number(11, 12)
+        minute[rows] = number(14, 15)
+        second[rows] = number(17, 18)
+        fraction = number(*range(20, length)) * 10 ** (26 - length) if length > 19 else np.zeros(len(rows), np.int64)
         micro[rows] = fraction
         ok[rows] = good
     rest = np.flatnonzero(~ok & (lengths >= 12) & (lengths <= 19))

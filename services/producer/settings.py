@@ -33,7 +33,7 @@ class ProducerSettings(KafkaSettings):
         default=Path(".local/producer"), description="resume positions and sorted spill files, one directory per run"
     )
     run_events: int = Field(
-        default=200_000, ge=1000, description="events sorted in memory per spill run (one run per read worker)"
+        default=150_000, ge=1000, description="events sorted in memory per spill run (one run per read worker)"
     )
     read_workers: int | None = Field(
         default=None, ge=1, le=64, description="reading processes; unset: the CPUs, at most 4; 1 = a thread"

@@ -35,7 +35,7 @@ Record = tuple[int, str, bytes, bytes]
 COLUMNS = ("time_us", "event_id", "key", "payload")
 SCHEMA = pa.schema([("time_us", pa.int64()), ("event_id", pa.string()), ("key", pa.binary()), ("payload", pa.binary())])
 SORT_KEYS = [(name, "ascending") for name in COLUMNS]
-BATCH_EVENTS = 8192
+BATCH_EVENTS = 4096
 """records per batch of a run file: the merge holds about one batch per run"""
 FORMAT = 2
 """run files' format (1: packed records; 2: Arrow IPC), part of the resume fingerprint"""
