@@ -217,7 +217,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="reading processes per producer run")
     parser.add_argument("--row-workers", type=int, default=2, help="reading processes of the row-by-row run (0: none)")
     parser.add_argument(
-        "--compression", default="", help="also run the producer (last --workers count) with these, e.g. snappy,zstd"
+        "--compression",
+        default="",
+        help="also run the producer (last --workers count) with these batch compressions, e.g. none,lz4",
     )
     args = parser.parse_args()
     worker_counts = [(int(n), True, "") for n in args.workers.split(",")]

@@ -88,7 +88,7 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
         acks="all",
         linger_ms=settings.linger_ms,
         max_batch_size=settings.max_batch_bytes,
-        compression_type=settings.producer_compression,
+        compression_type=None if settings.producer_compression == "none" else settings.producer_compression,
         request_timeout_ms=30000,
     )
     try:
