@@ -54,25 +54,41 @@ class Frames(FrameBuilder):
             yield from self._add_run(int(ordered[begin]), taken.slice(begin, end - begin), lengths[begin:end])
 
     def _add_run(self, partition: int, events: Any, lengths: Any) -> Iterator[tuple[int, bytes]]:
-        """One partition's events in order: what `add` would close; the rest left open, as `add` leaves it."""
-        at = 0
-        while at < len(events):
-            if partition in self._open:
-                # the events that fit the open frame: up to max_events, while its bytes stay within max_bytes
-                room = self.max_events - len(self._open[partition])
-                sizes = np.cumsum(lengths[at : at + room] + 1)
-                fit = int(np.searchsorted(sizes, self.max_bytes - self._bytes[partition], side="right"))
-                if fit:
-                    self._open[partition] += events.slice(at, fit).to_pylist()
-                    self._bytes[partition] += int(sizes[fit - 1])
-                    at += fit
-                    if len(self._open[partition]) >= self.max_events:
-                        yield partition, self._close(partition)
-                    continue
-            # no open frame, or the next event overflows it: `add` opens one (closing the full one)
-            frame = self.add(partition, events[at].as_py())
-            at += 1
-            if frame is not None:
+        """One partition's events in order: the frames `add` would close (joined by Arrow, a call for all of
+        them), the rest left open as `add` leaves it. A frame opened by `add` on a partition with none open
+        counts 2 + len + 1 bytes for its first event, one opened by an overflow 2 + len: kept here."""
+        count = len(events)
+        at, fresh = 0, True
+        if partition in self._open:  # first the open frame, as `add` would fill it
+            room = self.max_events - len(self._open[partition])
+            sizes = np.cumsum(lengths[:room] + 1)
+            fit = int(np.searchsorted(sizes, self.max_bytes - self._bytes[partition], side="right"))
+            if fit:
+                self._open[partition] += events.slice(0, fit).to_pylist()
+                self._bytes[partition] += int(sizes[fit - 1])
+                at = fit
+            if at == count and len(self._open[partition]) < self.max_events:
+                return
+            fresh = len(self._open[partition]) >= self.max_events  # closed by count, or the next event overflows
+            yield partition, self._close(partition)
+        sizes = np.cumsum(lengths + 1)
+        ends: list[int] = []
+        begin = at
+        while begin < count:
+            first = int(lengths[begin]) + 2 + (1 if fresh else 0)  # the frame's bytes with its first event
+            fits = int(np.searchsorted(sizes, sizes[begin] + self.max_bytes - first, side="right"))
+            end = max(begin + 1, min(begin + self.max_events, fits))
+            if end >= count and end - begin < self.max_events:  # the last events stay open
+                self._open[partition] = events.slice(begin).to_pylist()
+                self._bytes[partition] = first + int(sizes[count - 1] - sizes[begin])
+                break
+            ends.append(end)
+            fresh = end - begin == self.max_events
+            begin = end
+        if ends:
+            offsets = arrow(np.array([at, *ends], np.int32) - at)
+            joined = pc.binary_join(pa.ListArray.from_arrays(offsets, events.slice(at, ends[-1] - at)), b",")
+            for frame in pc.binary_join_element_wise(b"[", joined, b"]", b"").to_pylist():
                 yield partition, frame
 
 
