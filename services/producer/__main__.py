@@ -22,7 +22,7 @@ from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
 from services.producer.settings import ProducerSettings
 from services.producer.sources import SourceError
-from services.producer.sources.s3 import s3_client
+from services.producer.sources.local import looks_local
 from shared.logs import configure_logging
 from shared.observability import HealthServer
 from shared.settings import load_settings
@@ -103,7 +103,11 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
             return 2
         state["phase"] = "replaying"
         async with AsyncExitStack() as stack:
-            s3 = await stack.enter_async_context(s3_client(settings))
+            s3 = None
+            if options.prefix is not None or not all(_is_local(target) for target in options.targets):
+                from services.producer.sources.s3 import s3_client  # aiobotocore: only when a target is on S3
+
+                s3 = await stack.enter_async_context(s3_client(settings))
             report = await Replayer(settings, kafka, s3).run(options)
         state["phase"] = "done"
         return 1 if report.rejected_files else 0
@@ -120,6 +124,10 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
     finally:
         await kafka.stop()
         health.stop()
+
+
+def _is_local(target: str) -> bool:
+    return not target.startswith("s3://") and looks_local(target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,6 @@ from services.producer.selection import Month, Selection, select
 from services.producer.settings import ProducerSettings
 from services.producer.sources import Source, SourceObject
 from services.producer.sources.local import LocalSource
-from services.producer.sources.s3 import S3Source
 from services.producer.spill import FORMAT, ExternalSorter, LetterFile, merge, merge_blocks, read_letters
 from shared import topics
 from shared.events import TripEvent, decode_trip, encode
@@ -150,7 +149,8 @@ class Replayer:
 
     def _tasks(self, selection: Selection, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str | None]]:
         """What readers share out: each object whole, or each CSV member of a zip holding several."""
-        local, remote = LocalSource(), S3Source(self.s3, loop)
+        local = LocalSource()
+        remote = _s3_source(self.s3, loop) if selection.has_s3 else local
         tasks: list[tuple[int, str | None]] = []
         for index, obj in enumerate(selection.objects):
             members: list[str] = []
@@ -218,7 +218,8 @@ class Replayer:
     ) -> ReadOutcome:
         sorter = ExternalSorter(directory, self.settings.run_events)
         reader = self._reader(options, selection.months, sorter)
-        local, remote = LocalSource(), S3Source(self.s3, loop)
+        local = LocalSource()
+        remote = _s3_source(self.s3, loop) if selection.has_s3 else local
         results = []
         for index, obj in enumerate(selection.objects):
             source: Source = remote if obj.url.startswith("s3://") else local
@@ -333,6 +334,12 @@ class Replayer:
             stock.add(decode_trip(record[3]))
         keyed = (((event.station_id or "").encode(), encode(event)) for event in stock.events())
         return [(key, payload) for key, payload in keyed if mine(key)]
+
+
+def _s3_source(s3: Any, loop: asyncio.AbstractEventLoop) -> Source:
+    from services.producer.sources.s3 import S3Source  # aiobotocore: imported only when an object is on S3
+
+    return S3Source(s3, loop)
 
 
 def _shard_filter(shard: tuple[int, int]) -> Callable[[bytes], bool]:
