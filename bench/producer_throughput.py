@@ -1,6 +1,7 @@
 """Producer throughput into the local Kafka broker, side by side in one run, with peak memory.
 
     .venv/bin/python -m bench.producer_throughput [--events 2000000] [--naive-events 20000] [--workers 1,2]
+        [--row-workers 2]
 
 Builds a workload of at least `--events` events from the real trip files in ../shared/data (the
 2021 Jersey City file - rows not in time order - and the January 2018 NYC file, copied month after
@@ -10,6 +11,9 @@ month with times shifted so the months follow each other, unique trip ids), star
 * the producer itself (`python -m services.producer DIR`, a child process), once per `--workers` count
   (BIKESHARE_READ_WORKERS, default 1 then 2): events/s from start to exit (reading, sorting and
   publishing) and of each phase, and the peak RSS of the producer plus its reading processes;
+* the same with the row-by-row reading (BIKESHARE_COLUMNAR_READING=false: the csv module, one
+  `TripEvent` pair per row) with `--row-workers` reading processes (0: skip), the reading before the
+  columnar one;
 * a naive baseline: one `send_and_wait` per event, on `--naive-events` events (extrapolated, labelled);
 * the broker's own tool, `kafka-producer-perf-test` (org.apache.kafka.tools.ProducerPerformance from
   the broker's jars) with the same number of records, the workload's mean message size and acks=all.
@@ -211,22 +215,37 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2_000_000)
     parser.add_argument("--naive-events", type=int, default=20_000)
     parser.add_argument("--workers", default="1,2", help="reading processes per producer run")
+    parser.add_argument("--row-workers", type=int, default=2, help="reading processes of the row-by-row run (0: none)")
+    parser.add_argument(
+        "--compression",
+        default="",
+        help="also run the producer (last --workers count) with these batch compressions, e.g. none,lz4",
+    )
     args = parser.parse_args()
-    worker_counts = [int(n) for n in args.workers.split(",")]
+    worker_counts = [(int(n), True, "") for n in args.workers.split(",")]
+    worker_counts += [(worker_counts[-1][0], True, codec) for codec in args.compression.split(",") if codec]
+    if args.row_workers:
+        worker_counts.append((args.row_workers, False, ""))
     root = paths.LOCAL / "bench" / f"producer-{uuid.uuid4().hex[:8]}"
     workload = write_workload(root / "in", args.events)
     stack = Stack(root / "stack", free_ports())
     stack.start()
-    runs: list[tuple[int, float, dict[str, Any], float]] = []
+    runs: list[tuple[int, bool, str, float, dict[str, Any], float]] = []
     try:
         load_before = os.getloadavg()
-        for workers in worker_counts:
-            log = root / f"producer-{workers}.log"
+        for workers, columnar, codec in worker_counts:
+            log = root / f"producer-{workers}-{columnar}-{codec}.log"
             seconds, summary, peak = producer_run(
-                stack, root / "in", log, opening_stock="false", read_workers=str(workers)
+                stack,
+                root / "in",
+                log,
+                opening_stock="false",
+                read_workers=str(workers),
+                columnar_reading=str(columnar).lower(),
+                **({"producer_compression": codec} if codec else {}),
             )
-            runs.append((workers, seconds, summary, peak))
-        events = runs[0][2]["events"]
+            runs.append((workers, columnar, codec, seconds, summary, peak))
+        events = runs[0][4]["events"]
         sample = payloads(root / "in", args.naive_events)
         size = round(sum(len(v) for _, v in sample) / len(sample))
         naive_rate = asyncio.run(naive(stack.kafka.bootstrap, sample))
@@ -237,8 +256,9 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(stack.postgres.dir, ignore_errors=True)
     rows = []
-    for workers, seconds, summary, peak in runs:
+    for workers, columnar, codec, seconds, summary, peak in runs:
         label = f"{workers} reading process{'es' if workers > 1 else ''}" if workers > 1 else "1 reader (a thread)"
+        label += ("" if columnar else ", row by row (csv module)") + (f", {codec} batches" if codec else "")
         publishing = summary["published"] / summary["publish_seconds"]
         rows += [
             (f"producer, whole run, {label}", events / seconds, f"{seconds:.0f} s, peak RSS {peak:.0f} MB (sum)"),

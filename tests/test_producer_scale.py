@@ -89,7 +89,7 @@ async def test_a_kill_while_two_workers_read_restarts_reading_and_leaves_no_gap(
     process = start_producer(env, log, str(tmp_path / "in"))
 
     async def both_workers_spilled() -> list[int]:
-        spilled = {run.name[:6] for run in checkpoints.glob("*/run-w*.bin")}
+        spilled = {run.name[:6] for run in checkpoints.glob("*/run-w*.arrow")}
         return descendants(process.pid) if spilled == {"run-w0", "run-w1"} else []
 
     readers = await eventually("both reading processes wrote a run", both_workers_spilled, 300, poll_s=0.05)
@@ -155,14 +155,15 @@ async def bounded_memory(stack: Stack, tmp_path: Path, events: int, run_events: 
 async def test_memory_stays_bounded_on_a_200k_event_input(stack: Stack, tmp_path: Path) -> None:
     peak, runs = await bounded_memory(stack, tmp_path, 200_000, 20_000)
     assert runs >= 10
-    # the sum of the peaks: the producer (about 110 MB: Python, aiokafka, the merge's read buffers) and two
-    # reading processes (about 40 MB of Python each, plus one run of 20,000 events) and the resource tracker
-    assert 0 < peak < 300, f"peak RSS {peak:.0f} MB"
+    # the sum of the peaks: the producer (about 250 MB: Python, aiokafka, pyarrow, the merge's batches) and two
+    # reading processes (about 200 MB each of Python, numpy, pyarrow and a chunk's columns, plus one run of
+    # 20,000 events, 9 MB) and the resource tracker: fixed costs, whatever the input's size
+    assert 0 < peak < 800, f"peak RSS {peak:.0f} MB"
 
 
 @pytest.mark.scale
 @pytest.mark.skipif(not os.environ.get("BIKESHARE_SCALE_TESTS"), reason="set BIKESHARE_SCALE_TESTS=1 (minutes)")
 async def test_memory_stays_bounded_on_a_2m_event_input(stack: Stack, tmp_path: Path) -> None:
-    peak, runs = await bounded_memory(stack, tmp_path, 2_000_000, 300_000)
+    peak, runs = await bounded_memory(stack, tmp_path, 2_000_000, 150_000)
     assert runs >= 6
     assert peak < 1000, f"peak RSS {peak:.0f} MB (the producer and its reading processes)"

@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
+from services.producer.arrays import keep_pandas_out
 from services.producer.read_workers import ReadFailed
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
 from services.producer.settings import ProducerSettings
 from services.producer.sources import SourceError
-from services.producer.sources.s3 import s3_client
+from services.producer.sources.local import looks_local
 from shared.logs import configure_logging
 from shared.observability import HealthServer
 from shared.settings import load_settings
@@ -87,6 +88,7 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
         acks="all",
         linger_ms=settings.linger_ms,
         max_batch_size=settings.max_batch_bytes,
+        compression_type=None if settings.producer_compression == "none" else settings.producer_compression,
         request_timeout_ms=30000,
     )
     try:
@@ -101,7 +103,11 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
             return 2
         state["phase"] = "replaying"
         async with AsyncExitStack() as stack:
-            s3 = await stack.enter_async_context(s3_client(settings))
+            s3 = None
+            if options.prefix is not None or not all(_is_local(target) for target in options.targets):
+                from services.producer.sources.s3 import s3_client  # aiobotocore: only when a target is on S3
+
+                s3 = await stack.enter_async_context(s3_client(settings))
             report = await Replayer(settings, kafka, s3).run(options)
         state["phase"] = "done"
         return 1 if report.rejected_files else 0
@@ -120,7 +126,12 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
         health.stop()
 
 
+def _is_local(target: str) -> bool:
+    return not target.startswith("s3://") and looks_local(target)
+
+
 def main(argv: list[str] | None = None) -> int:
+    keep_pandas_out()
     args = parse_args(argv)
     settings = load_settings(ProducerSettings)
     if args.no_sign_request:

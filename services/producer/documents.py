@@ -17,7 +17,7 @@ import logging
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from services.producer.sources import in_months, time_order_key
 from shared.limits import DEAD_LETTER_PAYLOAD_MAX, MAX_LINE_BYTES
@@ -115,10 +115,11 @@ def _is_metadata(filename: str) -> bool:
     return filename.startswith("__MACOSX/") or "/__MACOSX/" in filename or base.startswith("._") or base == ".DS_Store"
 
 
-def text_lines(file: IO[bytes], bad: list[BadLine]) -> Iterator[str]:
-    """Decoded lines (a UTF-8 BOM dropped); bad lines go to `bad` and come out as empty lines."""
+def text_lines(file: IO[bytes], bad: list[BadLine], first: int = 1) -> Iterator[str]:
+    """Decoded lines (a UTF-8 BOM dropped); bad lines go to `bad` and come out as empty lines. `first`: the
+    document line `file` starts at (when the lines before it were read elsewhere)."""
     readline = file.readline
-    number = 0
+    number = first - 1
     while line := readline(MAX_LINE_BYTES):
         number += 1
         if number == 1 and line.startswith(b"\xef\xbb\xbf"):
@@ -138,3 +139,29 @@ def text_lines(file: IO[bytes], bad: list[BadLine]) -> Iterator[str]:
             reason = f"not UTF-8: byte 0x{line[exc.start]:02x} at column {exc.start + 1}"
             bad.append(BadLine(number, reason, line.decode("utf-8", "backslashreplace").rstrip("\r\n")))
             yield "\n"
+
+
+class _PrefixedRaw(io.RawIOBase):
+    def __init__(self, prefix: bytes, rest: IO[bytes] | None) -> None:
+        super().__init__()
+        self.prefix, self.at, self.rest = memoryview(prefix), 0, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.at < len(self.prefix):
+            n = min(len(buffer), len(self.prefix) - self.at)
+            buffer[:n] = self.prefix[self.at : self.at + n]
+            self.at += n
+            return n
+        if self.rest is None:
+            return 0
+        data = self.rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def prefixed(prefix: bytes, rest: IO[bytes] | None) -> IO[bytes]:
+    """A stream of `prefix` (bytes already read from `rest`) then the rest of `rest`."""
+    return io.BufferedReader(_PrefixedRaw(prefix, rest), buffer_size=READ_BUFFER)

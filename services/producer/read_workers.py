@@ -5,7 +5,7 @@ Python, so threads would share one core; processes do not. Each worker is a *spa
 fork of a process that runs threads and an event loop) that takes whole objects - or one CSV member of a
 zip holding several (a yearly zip, a month in parts) - from a task queue (the next free worker takes the
 next one, so a big file does not hold the others up), reads them with
-its own `Reader` into its own sorter (`run-wN-00000.bin`, ...: one run of `run_events` in memory per
+its own `Reader` into its own sorter (`run-wN-00000.arrow`, ...: one run of `run_events` in memory per
 worker, so the bound is workers x run) and one dead-letter file per object, and reports on a result
 queue: progress (rows, events), one `ObjectResult` per object, and at the end its run files. The parent
 merges every worker's runs exactly as one reader's: records are ordered by (event time, event id, key,
@@ -32,6 +32,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
 
+from services.producer.arrays import keep_pandas_out
 from services.producer.documents import Months
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.reading import ObjectResult, Reader
@@ -135,6 +136,7 @@ def _check_alive(processes: list[Any], finished: set[int]) -> None:
 
 def _worker(number: int, job: Job, tasks: Any, results: Any) -> None:
     """One reading process: objects from `tasks` until a None, then its runs."""
+    keep_pandas_out()
     configure_logging(job.settings.log_level, job.settings.log_format)
     _exit_with_parent()
     try:

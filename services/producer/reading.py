@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from services.producer.columnar import Block, read_document_columnar
 from services.producer.documents import Months, NoCsvInside, documents, member_document
 from services.producer.parquet_source import ParquetFormatError, is_parquet_key, parquet_events
 from services.producer.row_reader import Plausible, read_document
@@ -74,6 +75,7 @@ class Reader:
         self.until = micros(until) if until else None
         self.shard = shard
         self.months = months
+        self.columnar = settings.columnar_reading
         self.sorter = sorter
         self.on_rows = on_rows
         self._rows = self._events = 0  # not yet reported
@@ -121,15 +123,29 @@ class Reader:
         stream: Any,
         letters: LetterFile,
         result: ObjectResult,
-        items: Iterable[TripEvent | BadRow] | None = None,
+        items: Iterable[TripEvent | BadRow | Block] | None = None,
     ) -> None:
         result.documents += 1
         index, shards = self.shard  # events are kept for every shard: the opening stock needs them all
         start, until, add = self.start, self.until, self.sorter.add
         last = ""  # the source (`name#line`) of the last row read, named if the document breaks after it
         rows = events = 0
+        if items is None:
+            items = (
+                read_document_columnar(name, stream, self.plausible, start, until)
+                if self.columnar
+                else read_document(name, stream, self.plausible)
+            )
         try:
-            for item in items if items is not None else read_document(name, stream, self.plausible):
+            for item in items:
+                if isinstance(item, Block):  # plain rows read by columns, already filtered to the window
+                    self.sorter.add_columns(item.records)
+                    rows += item.rows
+                    events += item.records.num_rows
+                    last = item.last
+                    self._progress(result, rows, events)
+                    rows = events = 0
+                    continue
                 if isinstance(item, BadRow):
                     rows += 1
                     last = item.source

@@ -43,8 +43,7 @@ from services.producer.selection import Month, Selection, select
 from services.producer.settings import ProducerSettings
 from services.producer.sources import Source, SourceObject
 from services.producer.sources.local import LocalSource
-from services.producer.sources.s3 import S3Source
-from services.producer.spill import ExternalSorter, LetterFile, merge, read_letters
+from services.producer.spill import FORMAT, ExternalSorter, LetterFile, merge, merge_blocks, read_letters
 from shared import topics
 from shared.events import TripEvent, decode_trip, encode
 
@@ -138,6 +137,7 @@ class Replayer:
                 "topic": topics.RAW,
                 "plausible": (self.settings.plausible_from, self.settings.plausible_until),
                 "stock": self.settings.opening_stock,
+                "spill_format": FORMAT,
             }
         )
 
@@ -149,7 +149,8 @@ class Replayer:
 
     def _tasks(self, selection: Selection, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str | None]]:
         """What readers share out: each object whole, or each CSV member of a zip holding several."""
-        local, remote = LocalSource(), S3Source(self.s3, loop)
+        local = LocalSource()
+        remote = _s3_source(self.s3, loop) if selection.has_s3 else local
         tasks: list[tuple[int, str | None]] = []
         for index, obj in enumerate(selection.objects):
             members: list[str] = []
@@ -217,7 +218,8 @@ class Replayer:
     ) -> ReadOutcome:
         sorter = ExternalSorter(directory, self.settings.run_events)
         reader = self._reader(options, selection.months, sorter)
-        local, remote = LocalSource(), S3Source(self.s3, loop)
+        local = LocalSource()
+        remote = _s3_source(self.s3, loop) if selection.has_s3 else local
         results = []
         for index, obj in enumerate(selection.objects):
             source: Source = remote if obj.url.startswith("s3://") else local
@@ -278,20 +280,37 @@ class Replayer:
             self.settings.window_events,
             on_acked=acked,
             on_item=self.progress.item,
+            on_block=self.progress.tick,
             frame_topics=frozenset({topics.RAW}),
             frame_events=self.settings.frame_events,
         )
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
-        sequence = itertools.islice(self._sequence(checkpoint, position, runs, stock, mine), position.published, None)
         pacer = None
         if options.speed > 0:  # from --start, or from the first event (the first one still to send, on a resume)
             anchor = micros(options.start) if options.start and not position.published else None
             pacer = Pacer(options.speed, anchor, time.monotonic())
         self.progress.enter("publishing", total)
         self.progress.published = begin = position.published
-        end = await publisher.publish(sequence, begin, pacer)
+        if pacer is None and self.settings.frame_events > 1:
+            # dead letters and opening stock one by one, then the events a merged block at a time
+            head = itertools.islice(self._head(checkpoint, position, stock), begin, None)
+            end = await publisher.publish(head, begin)
+            skip = max(0, begin - position.letters - len(stock))
+            end = await publisher.publish_blocks(topics.RAW, merge_blocks(runs), end, skip, options.shard)
+        else:
+            sequence = itertools.islice(self._sequence(checkpoint, position, runs, stock, mine), begin, None)
+            end = await publisher.publish(sequence, begin, pacer)
         self.report.published = end - begin
         EVENTS.inc(self.report.published)
+
+    @staticmethod
+    def _head(checkpoint: Checkpoint, position: Position, stock: list[tuple[bytes, bytes]]) -> Iterator[Item]:
+        """What goes out before the events: the dead letters (in the selection's order), the opening stock."""
+        for name in position.letter_files:
+            for letter in read_letters(checkpoint.directory / name):
+                yield topics.DEAD_LETTER, b"", letter, None
+        for key, payload in stock:
+            yield topics.RAW, key, payload, None
 
     def _sequence(
         self,
@@ -301,11 +320,7 @@ class Replayer:
         stock: list[tuple[bytes, bytes]],
         mine: Callable[[bytes], bool],
     ) -> Iterator[Item]:
-        for name in position.letter_files:  # in the selection's order
-            for letter in read_letters(checkpoint.directory / name):
-                yield topics.DEAD_LETTER, b"", letter, None
-        for key, payload in stock:
-            yield topics.RAW, key, payload, None
+        yield from self._head(checkpoint, position, stock)
         for time_us, _, key, payload in merge(runs):
             if mine(key):
                 yield topics.RAW, key, payload, time_us
@@ -319,6 +334,12 @@ class Replayer:
             stock.add(decode_trip(record[3]))
         keyed = (((event.station_id or "").encode(), encode(event)) for event in stock.events())
         return [(key, payload) for key, payload in keyed if mine(key)]
+
+
+def _s3_source(s3: Any, loop: asyncio.AbstractEventLoop) -> Source:
+    from services.producer.sources.s3 import S3Source  # aiobotocore: imported only when an object is on S3
+
+    return S3Source(s3, loop)
 
 
 def _shard_filter(shard: tuple[int, int]) -> Callable[[bytes], bool]:

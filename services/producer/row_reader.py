@@ -14,7 +14,7 @@ import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 import msgspec
 
@@ -84,28 +84,50 @@ def read_document(source: str, stream: IO[bytes], plausible: Plausible) -> Itera
         except StopIteration:
             raise FormatError(source, "empty file" if not bad else f"unreadable header ({bad[0].reason})") from None
     layout = Layout.from_header(header, source)
-    clip, most = limits.clip, limits.DEAD_LETTER_PAYLOAD_MAX
+    yield from _rows(source, reader, bad, layout, plausible, 0)
+
+
+def read_rest(
+    source: str, stream: IO[bytes], layout: Layout, plausible: Plausible, line: int
+) -> Iterator[TripEvent | BadRow]:
+    """What `read_document` gives for the rest of a document whose lines before `line` were read elsewhere
+    (the header among them): `stream` starts at the beginning of line `line`; `plausible` is resolved."""
+    bad: list[BadLine] = []
+    reader = csv.reader(text_lines(stream, bad, first=line))
+    yield from _rows(source, reader, bad, layout, plausible, line - 1)
+
+
+def row_items(layout: Layout, row: list[str], where: str, plausible: Plausible) -> tuple[TripEvent, TripEvent] | BadRow:
+    """The two checked events of one CSV row, or the `BadRow` saying why it has none (`plausible` resolved)."""
+    try:
+        start, end = trip_events(layout, row, where)
+        return checked(start, plausible), checked(end, plausible)
+    except (RowError, ValueError, OverflowError) as exc:
+        return BadRow(where, str(exc), limits.clip(",".join(row), limits.DEAD_LETTER_PAYLOAD_MAX))
+
+
+def _rows(
+    source: str, reader: Any, bad: list[BadLine], layout: Layout, plausible: Plausible, offset: int
+) -> Iterator[TripEvent | BadRow]:
+    """The rows of `reader` (a csv reader whose line 1 is the document's line `offset + 1`)."""
     while True:
-        first = reader.line_num + 1  # a row names the line it starts on (a quoted field may span lines)
+        first = offset + reader.line_num + 1  # a row names the line it starts on (a quoted field may span lines)
         try:
             row = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
-            yield BadRow(f"{source}#{first}", f"malformed CSV (lines {first}-{reader.line_num}): {exc}", "")
+            last = offset + reader.line_num
+            yield BadRow(f"{source}#{first}", f"malformed CSV (lines {first}-{last}): {exc}", "")
             continue
         if bad:
             yield from (_bad(source, b) for b in bad)
             bad.clear()
         if not row:
             continue
-        where = f"{source}#{first}"
-        try:
-            start, end = trip_events(layout, row, where)
-            start, end = checked(start, plausible), checked(end, plausible)
-        except (RowError, ValueError, OverflowError) as exc:
-            yield BadRow(where, str(exc), clip(",".join(row), most))
-            continue
-        yield start
-        yield end
+        items = row_items(layout, row, f"{source}#{first}", plausible)
+        if isinstance(items, BadRow):
+            yield items
+        else:
+            yield from items
     yield from (_bad(source, b) for b in bad)

@@ -16,7 +16,6 @@ from typing import Any
 
 from services.producer.sources import TRIP_FILE_SUFFIXES, SourceError, SourceObject, in_months, time_order_key
 from services.producer.sources.local import list_paths, looks_local
-from services.producer.sources.s3 import head_object, list_objects, split_url
 
 Month = tuple[int, int]
 _MONTH = re.compile(r"^(\d{4})-?(\d{2})$")
@@ -71,6 +70,8 @@ async def _resolve(s3: Any, bucket: str, target: str) -> list[SourceObject]:
             return list_paths(target)
         except SourceError as exc:
             raise MissingTarget(str(exc)) from exc
+    from services.producer.sources.s3 import head_object, list_objects, split_url  # aiobotocore: S3 targets only
+
     url = target if target.startswith("s3://") else f"s3://{bucket}/{target}"
     if not bucket and not target.startswith("s3://"):
         raise SourceError(f"{target!r} is neither a local path nor s3://bucket/key, and BIKESHARE_S3_BUCKET is unset")
