@@ -110,10 +110,11 @@ def parse_clean_events(kafka_rows: DataFrame) -> DataFrame:
     )
 
 
-def warm_up(spark: SparkSession, batch: int = 2000) -> int:
+def warm_up(spark: SparkSession, frames: int = 40, rounds: int = 2) -> int:
     """Parse and collect a made-up frame once, through the same plan as a real batch, before any data
-    arrives: Spark generates and JIT-compiles that code on first use, which made the first real batch
-    take 6-7 s for 12,500 events. Returns the rows collected (`batch` events plus one broken record)."""
+    arrives: Spark generates its code on first use and the JVM compiles the hot paths after many calls,
+    which made the first real batch take 6-7 s for 12,500 events. `frames` full frames (500 events each)
+    `rounds` times; returns the rows collected the last time (the events plus one broken record)."""
     event = {
         "event_id": "00000000-0000-5000-8000-000000000000",
         "trip_id": "warm-up",
@@ -128,10 +129,13 @@ def warm_up(spark: SparkSession, batch: int = 2000) -> int:
         "count": 1,
         "source": "warm-up",
     }
-    frame = json.dumps([event] * batch).encode()
-    rows = [(frame, "warm-up", 0, 0), (b"{not json", "warm-up", 0, 1)]
+    frame = json.dumps([event] * limits.FRAME_EVENTS_DEFAULT).encode()
+    rows = [(frame, "warm-up", 0, n) for n in range(frames)] + [(b"{not json", "warm-up", 0, frames)]
     kafka_like = spark.createDataFrame(rows, "value BINARY, topic STRING, partition INT, offset BIGINT")
-    return int(parse_clean_events(kafka_like).toArrow().num_rows)
+    collected = 0
+    for _ in range(rounds):
+        collected = int(parse_clean_events(kafka_like).toArrow().num_rows)
+    return collected
 
 
 def read_clean_topic(spark: SparkSession, settings: SparkSinkSettings, topic: str = topics.CLEAN) -> DataFrame:
