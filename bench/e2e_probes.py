@@ -37,7 +37,8 @@ class Sample:
     sink_events: int
     sink_records: int = 0
     sink_caught_up: bool = True
-    """Postgres holds the last batch the checkpoint has as done (the pipelined writer commits it after)."""
+    """Postgres holds the last batch the sink's writer took over (the pipelined writer commits it after
+    Spark has recorded it as done)."""
 
 
 @dataclass

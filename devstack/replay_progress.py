@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from services.spark_sink.handed_over import handed_over
 from shared import topics
 from shared.frames import split
 
@@ -79,8 +80,8 @@ def sink_committed_offsets(checkpoint: Path, topic: str = topics.CLEAN) -> dict[
 
 
 async def sink_written(checkpoint: Path, conn: asyncpg.Connection) -> bool:
-    """Whether Postgres holds the last batch the checkpoint has as done (True before the first)."""
-    batch = last_committed_batch(checkpoint)
+    """Whether Postgres holds the last batch the pipelined sink's writer took over (True before the first)."""
+    batch = handed_over(checkpoint)
     return batch is None or bool(await conn.fetchval("SELECT true FROM sink_batches WHERE batch_id = $1", batch))
 
 

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.sink_retry_max_wait_s,
         settings.sink_write_timeout_s,
         pipelined=settings.sink_pipelined,
+        checkpoint=settings.spark_checkpoint_dir,
     )
     warm_up(spark)
     try:

@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
@@ -42,6 +43,7 @@ from pyspark.sql import DataFrame
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from services.spark_sink import quarantine
+from services.spark_sink.handed_over import note_handed_over
 from services.spark_sink.postgres_writer import BatchResult
 from services.spark_sink.quarantine import Quarantined
 from services.spark_sink.refused import Rows, write_batch
@@ -99,12 +101,15 @@ class BatchWriter:
         retry_max_wait_s: float = 5.0,
         write_timeout_s: float = 300.0,
         pipelined: bool = False,
+        checkpoint: Path | None = None,
     ) -> None:
         self.dsn = dsn
         self.retry_deadline_s = retry_deadline_s
         self.retry_max_wait_s = retry_max_wait_s
         self.write_timeout_s = write_timeout_s
         self.pipelined = pipelined
+        self.checkpoint = checkpoint
+        """Where a pipelined writer notes the batch it takes over (`handed_over`); needed for its restart."""
         self.last: BatchResult | None = None
         self.last_timings: Timings | None = None
         self.postgres_lost: str | None = None
@@ -143,6 +148,8 @@ class BatchWriter:
             self._pending = _Pending(batch_id, asyncio.run_coroutine_threadsafe(write, self._loop), prepared)
             if not self.pipelined:
                 self.wait()
+            elif self.checkpoint is not None:
+                note_handed_over(self.checkpoint, batch_id)
         finally:
             self._started = None
 

@@ -1,16 +1,19 @@
-"""The last batch Spark's checkpoint holds as done, rewritten before the query starts if Postgres lacks it.
+"""The batch a crash may have left unwritten, rewritten before the query starts if Postgres lacks it.
 
 The pipelined writer (`batch_writer`) returns from `foreachBatch(N)` while N's Postgres transaction may
 still be running, and Spark then records N as done (`commits/N` in the checkpoint). A crash in that
-window would skip N for good on restart, so at start, before the query: the checkpoint's last committed
-batch L is looked up in `sink_batches` (every write records its batch id in its own transaction); when
-it is missing, L's exact offset range, `offsets/L-1` (or the query's first offsets, `sources/0/0`, for
-L = 0) to `offsets/L`, is read from Kafka as a batch query, parsed by the same `parse_clean_events`
-and written with batch id L. Writes are idempotent on the event id, so whatever part of L did reach
-Postgres is not written twice. Only L can be missing: N's write commits before N+1 is handed over.
+window would skip N for good on restart. So the writer notes N in the checkpoint folder
+(`handed_over`) when it hands N over, and at start, before the query: when Spark holds that batch as
+done and `sink_batches` lacks it (every write records its batch id in its own transaction), N's exact
+offset range, `offsets/N-1` (or the query's first offsets, `sources/0/0`, for N = 0) to `offsets/N`, is
+read from Kafka as a batch query, parsed by the same `parse_clean_events` and written with batch id N.
+Writes are idempotent on the event id, so whatever part of N did reach Postgres is not written twice.
+Only N can be missing: a batch's write commits before the next is handed over. A batch the replay
+tool's `reset` appends to the checkpoint (a new position, no data of its own) is never handed over, so
+it is never taken for a lost one.
 
 The check trusts batch ids: a checkpoint used with another database than the one it was written with
-(restored from elsewhere) could find an unrelated batch L there and skip the rewrite.
+(restored from elsewhere) could find an unrelated batch N there and skip the rewrite.
 """
 
 from __future__ import annotations
@@ -18,13 +21,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import SparkSession
 
-from services.spark_sink.batch_writer import BatchWriter
+from services.spark_sink.handed_over import handed_over
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.stream import parse_clean_events
+
+if TYPE_CHECKING:
+    from services.spark_sink.batch_writer import BatchWriter
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +54,12 @@ def _offsets(path: Path) -> Offsets:
     return offsets
 
 
-def last_committed(checkpoint: Path) -> tuple[int, Offsets, Offsets] | None:
-    """The checkpoint's last committed batch id and its offset range (start, end), or None."""
-    committed = _batch_ids(checkpoint / "commits")
-    if not committed:
+def handed_over_range(checkpoint: Path) -> tuple[int, Offsets, Offsets] | None:
+    """The last handed-over batch and its offset range (start, end) when Spark holds it as done, else None
+    (a batch Spark does not hold as done is rerun by Spark itself)."""
+    batch = handed_over(checkpoint)
+    if batch is None or batch not in _batch_ids(checkpoint / "commits"):
         return None
-    batch = committed[-1]
     end = _offsets(checkpoint / "offsets" / str(batch))
     before = checkpoint / "offsets" / str(batch - 1)
     start = _offsets(before) if batch > 0 and before.exists() else _offsets(checkpoint / "sources" / "0" / "0")
@@ -69,8 +75,8 @@ def _range_options(start: Offsets, end: Offsets) -> dict[str, str]:
 
 
 def rewrite_last_batch(spark: SparkSession, settings: SparkSinkSettings, writer: BatchWriter) -> int | None:
-    """Rewrite the checkpoint's last committed batch if Postgres does not have it; its id, or None."""
-    found = last_committed(settings.spark_checkpoint_dir)
+    """Rewrite the last handed-over batch if Spark holds it as done and Postgres lacks it; its id, or None."""
+    found = handed_over_range(settings.spark_checkpoint_dir)
     if found is None:
         return None
     batch, start, end = found
