@@ -8,6 +8,7 @@ store, and nothing that would corrupt the map, reaches the clean topic.
 from __future__ import annotations
 
 import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -45,21 +46,48 @@ def _bad_field(name: str, value: str | None, limit: int) -> str | None:
     return None
 
 
-def _check(event: TripEvent, window: TimeWindow) -> str | None:
-    """The first limit `event` breaks (apart from its station), or None."""
+# Exactly the ids `str(uuid.UUID(x)) == x.lower()` accepts (8-4-4-4-12 ASCII hex digits, either case),
+# without building a UUID and its string for every event; anything else takes the slow path for its reason.
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _event_id_problem(event_id: str) -> str | None:
+    if _CANONICAL_UUID.fullmatch(event_id):
+        return None
     try:
-        if str(uuid.UUID(event.event_id)) != event.event_id.lower():
-            return f"event_id {limits.clip(event.event_id, 64)!r} is not a canonical UUID"
+        if str(uuid.UUID(event_id)) != event_id.lower():
+            return f"event_id {limits.clip(event_id, 64)!r} is not a canonical UUID"
     except ValueError:
-        return f"event_id {limits.clip(event.event_id, 64)!r} is not a UUID"
-    for name, value, limit in (
+        return f"event_id {limits.clip(event_id, 64)!r} is not a UUID"
+    return None
+
+
+def _text_problem(event: TripEvent) -> str | None:
+    """The first of the event's free-text fields that is too long or holds a refused character."""
+    fields = (
         ("trip_id", event.trip_id, limits.TRIP_ID_MAX),
         ("bike_id", event.bike_id, limits.BIKE_ID_MAX),
         ("rideable_type", event.rideable_type, limits.RIDEABLE_TYPE_MAX),
         ("source", event.source, limits.SOURCE_MAX),
+    )
+    # One search over the fields joined by a space (a character every field may hold) finds whether any
+    # is refused; only then is each checked on its own, for the reason naming the first one.
+    if all(value is None or len(value) <= limit for _, value, limit in fields) and not limits.bad_text(
+        " ".join(value for _, value, _ in fields if value is not None)
     ):
+        return None
+    for name, value, limit in fields:
         if why := _bad_field(name, value, limit):
             return why
+    return None
+
+
+def _check(event: TripEvent, window: TimeWindow) -> str | None:
+    """The first limit `event` breaks (apart from its station), or None."""
+    if why := _event_id_problem(event.event_id):
+        return why
+    if why := _text_problem(event):
+        return why
     if not window.earliest <= event.event_time <= window.latest:
         return (
             f"event_time {event.event_time.isoformat()} is outside the plausible range "

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
-import pyarrow as pa
 import pyarrow.compute as pc
 from prometheus_client import Counter, Gauge
 from pyspark.sql import DataFrame
@@ -44,7 +43,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from services.spark_sink import quarantine
 from services.spark_sink.handed_over import note_handed_over
-from services.spark_sink.postgres_writer import BatchResult
+from services.spark_sink.postgres_writer import BatchResult, Staged
 from services.spark_sink.quarantine import Quarantined
 from services.spark_sink.refused import Rows, write_batch
 from shared import topics
@@ -140,11 +139,12 @@ class BatchWriter:
             rejected = pc.is_valid(table.column("reject_reason"))
             good = table.filter(pc.invert(rejected))
             bad = quarantine.from_rows(table.filter(rejected).to_pylist()) if table.num_rows else []
+            staged = Staged.of(good)  # the CSV to copy in, written while Postgres still takes the batch before
             prepared = time.monotonic()
             # The previous batch is committed before this one is handed over (and before Spark records
             # this one as done); its failure fails this batch.
             self.wait()
-            write = self._logged(batch_id, good, bad, started, arrow_s, prepared - started - arrow_s)
+            write = self._logged(batch_id, staged, bad, started, arrow_s, prepared - started - arrow_s)
             self._pending = _Pending(batch_id, asyncio.run_coroutine_threadsafe(write, self._loop), prepared)
             if not self.pipelined:
                 self.wait()
@@ -173,7 +173,7 @@ class BatchWriter:
             self.wait()
 
     async def _logged(
-        self, batch_id: int, good: pa.Table, bad: list[Quarantined], started: float, arrow_s: float, rows_s: float
+        self, batch_id: int, good: Staged, bad: list[Quarantined], started: float, arrow_s: float, rows_s: float
     ) -> BatchResult:
         writing = time.monotonic()
         result = await self._write_with_retries(batch_id, good, None, bad)

@@ -14,7 +14,8 @@ cannot be quarantined here: it fails the batch with check_violation (`asyncpg.Ch
 
 The boundary with the batch writer: `write_events(conn, batch_id, rows)` with `rows` an Arrow table
 holding the `STAGING_COLUMNS` (Spark's batch: staged as CSV written by Arrow's C++ writer, no Python object
-per value) or a sequence of tuples in that order (`staging_row` builds one from a parsed clean event;
+per value; a `Staged` table carries that CSV written ahead, outside the transaction) or a sequence of
+tuples in that order (`staging_row` builds one from a parsed clean event;
 tests, and the bisection that isolates a record Postgres refuses).
 """
 
@@ -90,6 +91,19 @@ def staging_row(event: Mapping[str, Any]) -> tuple[object, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A batch's Arrow table with its staging CSV already written: the pipelined writer writes it while
+    Postgres is still busy with the batch before, so the transaction only copies it in."""
+
+    table: pa.Table
+    csv: bytes
+
+    @classmethod
+    def of(cls, table: pa.Table) -> Staged:
+        return cls(table, staging_csv(table) if table.num_rows else b"")
+
+
 def staging_csv(table: pa.Table) -> bytes:
     """The table's `STAGING_COLUMNS` as CSV for COPY: a NULL is an unquoted empty field and an empty string
     a quoted one (Postgres's CSV rules), times are UTC with a `Z`, doubles with 17 digits (the same value)."""
@@ -98,13 +112,15 @@ def staging_csv(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
-async def write_events(conn: Any, batch_id: int, rows: pa.Table | Sequence[tuple[object, ...]]) -> BatchResult:
-    count = rows.num_rows if isinstance(rows, pa.Table) else len(rows)
+async def write_events(conn: Any, batch_id: int, rows: pa.Table | Staged | Sequence[tuple[object, ...]]) -> BatchResult:
+    if isinstance(rows, pa.Table):
+        rows = Staged.of(rows)
+    count = rows.table.num_rows if isinstance(rows, Staged) else len(rows)
     async with conn.transaction():
         await conn.execute(model_sql.STAGE)
-        if isinstance(rows, pa.Table):
+        if isinstance(rows, Staged):
             if count:
-                source = io.BytesIO(staging_csv(rows))
+                source = io.BytesIO(rows.csv)
                 await conn.copy_to_table("incoming", source=source, columns=STAGING_COLUMNS, format="csv")
         else:
             await conn.copy_records_to_table("incoming", records=rows, columns=STAGING_COLUMNS)

@@ -17,14 +17,15 @@ import asyncpg
 import pyarrow as pa
 
 from services.spark_sink import quarantine
-from services.spark_sink.postgres_writer import STAGING_COLUMNS, BatchResult, write_events
+from services.spark_sink.postgres_writer import STAGING_COLUMNS, BatchResult, Staged, write_events
 from services.spark_sink.quarantine import POISON, Quarantined
 from services.spark_sink.stream import COORDINATE_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-Rows: TypeAlias = pa.Table | Sequence[tuple[Any, ...]]
-"""A batch's good rows: Spark's Arrow table, or `STAGING_COLUMNS` tuples."""
+Rows: TypeAlias = pa.Table | Staged | Sequence[tuple[Any, ...]]
+"""A batch's good rows: Spark's Arrow table (its staging CSV possibly written ahead), or `STAGING_COLUMNS`
+tuples."""
 
 
 class _Rollback(Exception):
@@ -59,6 +60,8 @@ async def write_batch(
             return await write_events(conn, batch_id, rows)
     except POISON as exc:
         logger.warning("batch %d: postgres refused a record (%s); isolating it", batch_id, exc)
+    if isinstance(rows, Staged):
+        rows = rows.table
     if isinstance(rows, pa.Table):
         coordinates = coordinates_of(rows) if coordinates is None else coordinates
         rows = rows_of(rows)
