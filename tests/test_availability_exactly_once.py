@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame
 from devstack import paths, provision
 from devstack.stack import Stack
 from services.spark_sink.batch_writer import BatchWriter
-from services.spark_sink.postgres_writer import staging_row, write_events
+from services.spark_sink.postgres_writer import apply_pending, staging_row, write_events
 from services.spark_sink.settings import SparkSinkSettings
 from services.spark_sink.stream import read_clean_topic, start_query
 from shared.events import CleanEvent, EventKind, encode, event_id
@@ -179,3 +179,39 @@ async def test_a_batch_delivered_twice_and_a_crash_before_the_checkpoint_change_
     assert rerun[0] == 2, "Spark replays the batch whose commit it never wrote"
     assert await snapshot(fresh_database) == expected
     assert expected["records"] == len(events)
+
+
+async def test_a_history_half_left_undone_is_applied_later_and_tables_match_one_transaction(
+    stack: Stack, fresh_database: str
+) -> None:
+    """The pipelined sink's two transactions: first halves committed (one while another connection runs the
+    history's half), the last history half never run (a crash), then `apply_pending` at the next start."""
+    events = clean_events(seed=11)
+    expected = await reference(stack, events)
+    rows = [staging_row(msgspec_dict(e)) for e in events]
+    third = len(rows) // 3
+    first, second = await asyncpg.connect(fresh_database), await asyncpg.connect(fresh_database)
+    try:
+        await write_events(first, 0, rows[:third], history=False)
+        # Batch 0's history half on the second connection while batch 1's first half runs on the first.
+        applied, _ = await asyncio.gather(
+            apply_pending(second), write_events(first, 1, rows[third : 2 * third], history=False)
+        )
+        assert applied == [0]
+        await write_events(first, 2, rows[2 * third :], history=False)
+        # Not in sink_batches until their history is applied: a restart checks that table to rewrite.
+        assert [r[0] for r in await first.fetch("SELECT batch_id FROM sink_batches")] == [0]
+        assert [r[0] for r in await first.fetch("SELECT batch_id FROM model_pending ORDER BY 1")] == [1, 2]
+        assert await apply_pending(second) == [1, 2]  # the next start
+        assert await apply_pending(second) == []
+        counts = await first.fetch("SELECT batch_id, events, inserted FROM sink_batches ORDER BY 1")
+        assert [tuple(r) for r in counts] == [
+            (0, third, third),
+            (1, third, third),
+            (2, len(rows) - 2 * third, len(rows) - 2 * third),
+        ]
+        assert await first.fetchval("SELECT count(*) FROM model_dirty") == 0
+    finally:
+        await first.close()
+        await second.close()
+    assert await snapshot(fresh_database) == expected

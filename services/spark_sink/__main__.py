@@ -129,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     warm_up(spark)
     try:
+        writer.apply_pending()  # a batch whose history's half a stop or crash left undone
         rewrite_last_batch(spark, settings, writer)
     except Exception as exc:  # Spark's errors carry whole JVM stacks: one line, and the restart tries again
         logger.error(

@@ -14,6 +14,10 @@ before. Spark records batch N as done when the call returns, before N is committ
 in between would lose N, so the service rewrites the last batch its checkpoint holds as done before the
 query starts (`last_batch`; writes are idempotent on the event id). A write that fails for good is
 raised by the next batch, by `raise_failure()` (the service polls it) or by `close()`: the process exits 1.
+Pipelined, a batch's write is also split in two transactions (`postgres_writer`): Records and the bikes'
+intervals, then on a second connection the changed stations' history and sink_batches, which runs while
+the next batch's first half does (one second half in flight at most; a note a crash leaves behind is
+applied at the next start, `apply_pending()`).
 
 Every attempt runs under a watch (`_guarded`): asyncpg's COPY waits for the socket to accept more data
 with no timeout, and a connection lost while that wait is pending never wakes it (the loss resolves
@@ -43,7 +47,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from services.spark_sink import quarantine
 from services.spark_sink.handed_over import note_handed_over
-from services.spark_sink.postgres_writer import BatchResult, Staged
+from services.spark_sink.postgres_writer import BatchResult, Staged, apply_pending
 from services.spark_sink.quarantine import Quarantined
 from services.spark_sink.refused import Rows, write_batch
 from shared import topics
@@ -114,6 +118,10 @@ class BatchWriter:
         self.postgres_lost: str | None = None
         """Why the last write attempt failed while it is being retried; None when writing works."""
         self._conn: asyncpg.Connection | None = None
+        self._model_conn: asyncpg.Connection | None = None
+        """The pipelined writer's second connection, for the history's half."""
+        self._applies: list[asyncio.Task[list[int]]] = []
+        self._apply_failure: str | None = None
         self._started: float | None = None
         self._pending: _Pending | None = None
         self._loop = asyncio.new_event_loop()
@@ -157,9 +165,12 @@ class BatchWriter:
         """Wait for the write in flight (if any) to commit; raise what made it fail for good."""
         pending = self._pending
         if pending is None:
+            self._raise_apply_failure()
             return None
         try:
-            return pending.future.result()
+            result = pending.future.result()
+            self._raise_apply_failure()
+            return result
         except Exception as exc:
             raise WriteFailed(f"batch {pending.batch_id}: the postgres write failed: {exc}") from exc
         finally:
@@ -171,12 +182,23 @@ class BatchWriter:
         pending = self._pending
         if pending is not None and pending.future.done() and pending.future.exception() is not None:
             self.wait()
+        self._raise_apply_failure()
+
+    def _raise_apply_failure(self) -> None:
+        if self._apply_failure is not None:
+            raise WriteFailed(self._apply_failure)
 
     async def _logged(
         self, batch_id: int, good: Staged, bad: list[Quarantined], started: float, arrow_s: float, rows_s: float
     ) -> BatchResult:
+        self._applies = [task for task in self._applies if not task.done()]
+        while len(self._applies) > 1:  # the history's half of the batch before the last one goes first
+            await asyncio.wait({self._applies.pop(0)})
         writing = time.monotonic()
-        result = await self._write_with_retries(batch_id, good, None, bad)
+        result = await self._write_with_retries(batch_id, good, None, bad, history=not self.pipelined)
+        if self.pipelined:
+            previous = self._applies[-1] if self._applies else None
+            self._applies.append(asyncio.get_running_loop().create_task(self._apply_after(previous, batch_id)))
         done = time.monotonic()
         self.last = result
         self.last_timings = Timings(arrow_s, rows_s, done - writing)
@@ -197,6 +219,58 @@ class BatchWriter:
             extra={"topic": topics.CLEAN, "batch_id": batch_id},
         )
         return result
+
+    async def _apply_after(self, previous: asyncio.Task[list[int]] | None, batch_id: int) -> list[int]:
+        """Batch `batch_id`'s history half, after the one before it; a failure for good is kept for `wait`."""
+        if previous is not None:
+            await asyncio.wait({previous})
+        started = time.monotonic()
+        try:
+            applied = await self._apply_with_retries(batch_id)
+        except Exception as exc:
+            self._apply_failure = self._apply_failure or f"batch {batch_id}: the history's write failed: {exc}"
+            raise
+        logger.info(
+            "batch %d: history and sink_batches for batch(es) %s, %.2fs",
+            batch_id,
+            applied,
+            time.monotonic() - started,
+            extra={"topic": topics.CLEAN, "batch_id": batch_id},
+        )
+        return applied
+
+    async def _apply_with_retries(self, batch_id: int | None) -> list[int]:
+        label = -1 if batch_id is None else batch_id
+        applied: list[int] = []
+
+        def lost(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            RETRIES.inc()
+            logger.warning(
+                "batch %d: postgres history write failed (%s: %s); retry %d in %.1fs",
+                label,
+                type(exc).__name__,
+                exc,
+                state.attempt_number,
+                state.upcoming_sleep,
+                extra={"topic": topics.CLEAN, "batch_id": label},
+            )
+            if self._model_conn is not None:
+                self._model_conn.terminate()
+                self._model_conn = None
+
+        async for attempt in self._retrying(before_sleep=lost):
+            with attempt:
+                conn = await self._connection("_model_conn")
+                applied = await self._guarded(label, apply_pending(conn), "_model_conn")
+        return applied
+
+    def apply_pending(self) -> list[int]:
+        """Apply the history's half of any batch a stop or a crash left noted (at start, before the query)."""
+        applied = self._run(self._apply_with_retries(None))
+        if applied:
+            logger.info("applied the history of batch(es) %s left noted by the last run", applied)
+        return applied
 
     def _retrying(self, before_sleep: Callable[[RetryCallState], None] | None = None) -> AsyncRetrying:
         """Transient errors retried with exponential backoff until the retry deadline."""
@@ -231,27 +305,38 @@ class BatchWriter:
         """Wait for the write in flight, then close; raises if that write failed for good."""
         try:
             self.wait()
+            self._run(self._drain_applies())
+            self._raise_apply_failure()
         finally:
-            if self._conn is not None:
-                self._run(self._conn.close(timeout=5))
+            for conn in (self._conn, self._model_conn):
+                if conn is not None:
+                    self._run(conn.close(timeout=5))
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
             if not self._thread.is_alive():
                 self._loop.close()  # its self-pipe sockets too: an unclosed loop warns when collected
 
-    async def _connection(self) -> asyncpg.Connection:
-        if self._conn is None or self._conn.is_closed():
+    async def _drain_applies(self) -> None:
+        if self._applies:
+            await asyncio.wait(self._applies)
+        self._applies = []
+
+    async def _connection(self, slot: str = "_conn") -> asyncpg.Connection:
+        conn: asyncpg.Connection | None = getattr(self, slot)
+        if conn is None or conn.is_closed():
             # command_timeout bounds each statement too (the watch bounds the whole attempt).
-            self._conn = await asyncpg.connect(
+            conn = await asyncpg.connect(
                 self.dsn, timeout=10, command_timeout=self.write_timeout_s, server_settings=SESSION_SETTINGS
             )
-        return self._conn
+            setattr(self, slot, conn)
+        return conn
 
-    async def _guarded(self, batch_id: int, attempt: Coroutine[Any, Any, T]) -> T:
-        """Run one write attempt; abandon it (transient `PostgresLost`) once its connection is closed or
-        it has run `write_timeout_s`."""
-        if self._conn is not None and self._conn.is_closed():
-            self._conn = None  # lost while idle: the attempt reconnects, the watch must not take it for a loss
+    async def _guarded(self, batch_id: int, attempt: Coroutine[Any, Any, T], slot: str = "_conn") -> T:
+        """Run one write attempt on the connection in `slot`; abandon it (transient `PostgresLost`) once
+        that connection is closed or it has run `write_timeout_s`."""
+        current: asyncpg.Connection | None = getattr(self, slot)
+        if current is not None and current.is_closed():
+            setattr(self, slot, None)  # lost while idle: the attempt reconnects, the watch must not take it for a loss
         loop = asyncio.get_running_loop()
         task = loop.create_task(attempt)
         give_up = loop.time() + self.write_timeout_s
@@ -259,7 +344,7 @@ class BatchWriter:
             done, _ = await asyncio.wait({task}, timeout=WATCH_S)
             if done:
                 return task.result()
-            conn = self._conn
+            conn = getattr(self, slot)
             if conn is not None and conn.is_closed():
                 why = "the connection to postgres closed during the write"
             elif loop.time() > give_up:
@@ -274,11 +359,16 @@ class BatchWriter:
                 task.exception()  # retrieved, so asyncio does not log it as never retrieved
             if conn is not None:
                 conn.terminate()
-            self._conn = None
+            setattr(self, slot, None)
             raise PostgresLost(f"batch {batch_id}: {why}")
 
     async def _write_with_retries(
-        self, batch_id: int, rows: Rows, coordinates: Sequence[tuple[Any, ...]] | None, bad: list[Quarantined]
+        self,
+        batch_id: int,
+        rows: Rows,
+        coordinates: Sequence[tuple[Any, ...]] | None,
+        bad: list[Quarantined],
+        history: bool = True,
     ) -> BatchResult:
         def lost(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -300,7 +390,7 @@ class BatchWriter:
             async for attempt in self._retrying(before_sleep=lost):
                 with attempt:
                     conn = await self._connection()
-                    result = await self._guarded(batch_id, write_batch(conn, batch_id, rows, coordinates, bad))
+                    result = await self._guarded(batch_id, write_batch(conn, batch_id, rows, coordinates, bad, history))
         except quarantine.TRANSIENT as exc:
             self.postgres_lost = f"{type(exc).__name__}: {exc}"
             logger.error(

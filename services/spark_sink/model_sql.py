@@ -158,16 +158,39 @@ WHERE NOT r.is_new
 BY_KEY = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
 JOINS_AGAIN = "SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on"
 
-# Each affected station and the earliest moment of its history that may have changed.
-AFFECTED_STATIONS = """
-CREATE TEMP TABLE affected ON COMMIT DROP AS
-SELECT station_id, min(from_time) AS from_time, max(from_time) AS latest FROM (
+# Each affected station and the earliest moment of its history that may have changed, noted for the
+# history's half (`APPLY_STEPS`), with the batch itself (its counts for sink_batches).
+NOTE_DIRTY = """
+INSERT INTO model_dirty (batch_id, station_id, from_time, latest)
+SELECT $1, station_id, min(from_time), max(from_time) FROM (
     SELECT station_id, event_time AS from_time FROM inserted
     UNION ALL
     SELECT station_id, least(old_until, new_until) FROM relinked
     WHERE docked AND coalesce(old_until, new_until) IS NOT NULL
 ) changes
 GROUP BY station_id
+"""
+
+NOTE_PENDING = """
+INSERT INTO model_pending (batch_id, events, inserted, max_event_time)
+VALUES ($1, $2, $3, (SELECT max(event_time) FROM inserted))
+ON CONFLICT (batch_id) DO NOTHING
+"""
+
+# The history's half: one at a time (a lock for the transaction), it claims every noted batch and the
+# stations they changed (deleted as read, in the same statement, so a batch noted meanwhile is left whole
+# for the next one) and rebuilds those stations from their earliest changed moment.
+APPLY_LOCK = "SELECT pg_advisory_xact_lock(hashtext('bikeshare.model_apply'))"
+
+CLAIM_BATCHES = """
+CREATE TEMP TABLE claimed ON COMMIT DROP AS
+WITH c AS (DELETE FROM model_pending RETURNING *) SELECT * FROM c
+"""
+
+CLAIM_STATIONS = """
+CREATE TEMP TABLE affected ON COMMIT DROP AS
+WITH d AS (DELETE FROM model_dirty WHERE batch_id IN (SELECT batch_id FROM claimed) RETURNING *)
+SELECT station_id, min(from_time) AS from_time, max(latest) AS latest FROM d GROUP BY station_id
 """
 
 DELETE_HISTORY = """
@@ -253,11 +276,13 @@ GROUP BY 1
 ON CONFLICT (minute) DO UPDATE SET amount = f.amount + excluded.amount
 """
 
-RECORD_BATCH = """
+RECORD_BATCHES = """
 INSERT INTO sink_batches (batch_id, events, inserted, max_event_time)
-VALUES ($1, $2, $3, (SELECT max(event_time) FROM inserted))
+SELECT batch_id, events, inserted, max_event_time FROM claimed
 ON CONFLICT (batch_id) DO NOTHING
 """
+
+NOTIFY_BATCHES = "SELECT pg_notify($1, batch_id::text) FROM claimed WHERE inserted > 0 ORDER BY batch_id"
 
 # A temporary table has no statistics until analysed: estimated at 60,000 changed rows where there were
 # 8,700, the update hashed the whole of bike_events (a sequential scan growing with every batch: 0.4 s at
@@ -272,7 +297,5 @@ MODEL_STEPS = (
     BY_KEY,
     UPDATE_UNTIL,
     JOINS_AGAIN,
-    AFFECTED_STATIONS,
-    DELETE_HISTORY,
 )
-"""The statements between Records and the history rebuild, none of which takes a parameter."""
+"""The statements between Records and noting the changed stations, none of which takes a parameter."""

@@ -1,9 +1,14 @@
-"""One micro-batch into Postgres in one transaction, idempotent on the event id.
+"""One micro-batch into Postgres, idempotent on the event id: one transaction, or two in the pipelined sink.
 
 Records are inserted with ON CONFLICT DO NOTHING; the availability model (current state and history),
 Location and Frequency are updated only from the rows that were really inserted, so a batch Spark
 replays after a crash changes nothing twice. The statements and the model are in `model_sql`.
-After the commit, listeners on `availability_changed` receive the batch id (the web pushes then).
+The batch's first half (`write_events`) ends with a note of the stations whose history changed; the
+second (`apply_pending`) rebuilds their history and current state from the tables and records the batch
+in sink_batches. Both run in one transaction unless the caller asks for the second apart: it is then
+committed after the first, and a note a crash leaves behind is taken up by the next `apply_pending`
+(the rebuild is idempotent). After the second half commits, listeners on `availability_changed` receive
+the batch id (the web pushes then).
 
 Records is partitioned by month of event time (migration 0060): the batch first creates the months it
 needs, then inserts on the key (event_time, event_id). An event older than the dedup horizon (months
@@ -112,7 +117,13 @@ def staging_csv(table: pa.Table) -> bytes:
     return out.getvalue()
 
 
-async def write_events(conn: Any, batch_id: int, rows: pa.Table | Staged | Sequence[tuple[object, ...]]) -> BatchResult:
+async def write_events(
+    conn: Any, batch_id: int, rows: pa.Table | Staged | Sequence[tuple[object, ...]], history: bool = True
+) -> BatchResult:
+    """The batch in one transaction: Records, Location, Frequency, the bikes' intervals, and a note of the
+    stations whose history changed (`model_pending`, `model_dirty`); with `history` (the default) the
+    history's half runs in the same transaction (`apply_pending`), else the caller runs it after the commit
+    (the pipelined sink, on a second connection: the batch is in sink_batches only then)."""
     if isinstance(rows, pa.Table):
         rows = Staged.of(rows)
     count = rows.table.num_rows if isinstance(rows, Staged) else len(rows)
@@ -139,10 +150,27 @@ async def write_events(conn: Any, batch_id: int, rows: pa.Table | Staged | Seque
             await conn.execute(model_sql.UPSERT_LOCATION)
             for statement in model_sql.MODEL_STEPS:
                 await conn.execute(statement)
-            await conn.execute(model_sql.REBUILD_HISTORY, batch_id)
-            await conn.execute(model_sql.UPSERT_AVAILABILITY, batch_id)
+            await conn.execute(model_sql.NOTE_DIRTY, batch_id)
             await conn.execute(model_sql.UPSERT_FREQUENCY)
-        await conn.execute(model_sql.RECORD_BATCH, batch_id, count, inserted)
-        if inserted:
-            await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, str(batch_id))
+        await conn.execute(model_sql.NOTE_PENDING, batch_id, count, inserted)
+        if history:
+            await apply_pending(conn)
     return BatchResult(batch_id, count, inserted, expired)
+
+
+async def apply_pending(conn: Any) -> list[int]:
+    """The history's half of every batch noted and not yet applied, in one transaction (or the caller's):
+    the changed stations' history and current state rebuilt, the batches recorded in sink_batches and
+    announced on `availability_changed`. Idempotent; returns the batch ids it applied."""
+    async with conn.transaction():
+        await conn.execute(model_sql.APPLY_LOCK)
+        await conn.execute(model_sql.CLAIM_BATCHES)
+        claimed = [int(r[0]) for r in await conn.fetch("SELECT batch_id FROM claimed ORDER BY batch_id")]
+        if claimed:
+            await conn.execute(model_sql.CLAIM_STATIONS)
+            await conn.execute(model_sql.DELETE_HISTORY)
+            await conn.execute(model_sql.REBUILD_HISTORY, claimed[-1])
+            await conn.execute(model_sql.UPSERT_AVAILABILITY, claimed[-1])
+            await conn.execute(model_sql.RECORD_BATCHES)
+            await conn.execute(model_sql.NOTIFY_BATCHES, NOTIFY_CHANNEL)
+    return claimed

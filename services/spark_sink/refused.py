@@ -50,14 +50,16 @@ async def write_batch(
     rows: Rows,
     coordinates: Sequence[tuple[Any, ...]] | None,
     bad: list[Quarantined],
+    history: bool = True,
 ) -> BatchResult:
     """The batch and its rejected records in one transaction; records Postgres refuses are found, added
     to `bad` and quarantined, the rest written. `coordinates` (topic, partition, offset, frame_index per
-    row) may be None when `rows` is an Arrow table holding them."""
+    row) may be None when `rows` is an Arrow table holding them. `history=False`: the history's half is
+    the caller's (`postgres_writer.apply_pending`, after the commit)."""
     try:
         async with conn.transaction():
             await quarantine.insert(conn, batch_id, bad)
-            return await write_events(conn, batch_id, rows)
+            return await write_events(conn, batch_id, rows, history)
     except POISON as exc:
         logger.warning("batch %d: postgres refused a record (%s); isolating it", batch_id, exc)
     if isinstance(rows, Staged):
@@ -74,7 +76,7 @@ async def write_batch(
     keep = [row for n, row in enumerate(rows) if n not in {index for index, _ in refused}]
     async with conn.transaction():
         await quarantine.insert(conn, batch_id, bad)
-        return await write_events(conn, batch_id, keep)
+        return await write_events(conn, batch_id, keep, history)
 
 
 async def _isolate(
@@ -82,7 +84,7 @@ async def _isolate(
 ) -> list[tuple[int, str]]:
     try:
         async with conn.transaction():
-            await write_events(conn, batch_id, rows)
+            await write_events(conn, batch_id, rows, history=False)  # a probe: rolled back either way
             raise _Rollback
     except _Rollback:
         return []
