@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -37,7 +36,7 @@ from services.producer.documents import Months, csv_members, skipped_member
 from services.producer.opening_stock import OpeningStock
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
-from services.producer.read_workers import Job, ReadOutcome, letters_name, read_in_processes
+from services.producer.read_workers import Job, Readers, ReadOutcome, letters_name, read_in_processes, wanted
 from services.producer.reading import ObjectResult, Reader, micros
 from services.producer.selection import Month, Selection, select
 from services.producer.settings import ProducerSettings
@@ -92,10 +91,13 @@ def order_events(events: list[TripEvent]) -> list[TripEvent]:
 
 
 class Replayer:
-    def __init__(self, settings: ProducerSettings, kafka: Any, s3: Any) -> None:
+    def __init__(self, settings: ProducerSettings, kafka: Any, s3: Any, readers: Readers | None = None) -> None:
         self.settings = settings
         self.kafka = kafka
         self.s3 = s3
+        self.readers = readers
+        """reading processes started beforehand (`python -m services.producer` forks them first thing), or
+        None: spawned when needed; whatever this run does not use of them is closed when reading starts"""
         self.report = ReplayReport()
         self.progress = Progress(settings.progress_every_s)
 
@@ -108,6 +110,8 @@ class Replayer:
         position = checkpoint.load()
         self.progress.files_total = len(selection.objects)
         if position.sorted:
+            if self.readers is not None:
+                self.readers.close()
             logger.info("resuming %s after %d published items", checkpoint.directory, position.published)
             self.report = ReplayReport(**position.reading)  # the read phase's report, saved with the spill
             self.report.resumed_from = position.published
@@ -145,7 +149,7 @@ class Replayer:
 
     def workers(self, selection: Selection) -> int:
         """Reading processes wanted: the setting (default: the CPUs, at most 4); 1 reads in a thread."""
-        return self.settings.read_workers or min(os.cpu_count() or 1, 4)
+        return wanted(self.settings)
 
     def _tasks(self, selection: Selection, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str | None]]:
         """What readers share out: each object whole, or each CSV member of a zip holding several."""
@@ -182,6 +186,8 @@ class Replayer:
         workers = min(workers, len(tasks))
         if workers <= 1:
             workers = 1
+            if self.readers is not None:
+                self.readers.close()
             outcome = self._read_in_thread(selection, options, checkpoint.directory, loop)
         else:
             job = Job(
@@ -194,7 +200,7 @@ class Replayer:
                 selection.objects,
                 tasks,
             )
-            outcome = read_in_processes(job, workers, self.progress)
+            outcome = read_in_processes(job, workers, self.progress, self.readers)
         self.report.read_workers, self.report.readers_peak_rss_mb = workers, round(outcome.peak_rss_mb, 1)
         for result in outcome.results:  # in the selection's order, whoever read them
             self._add(result)
