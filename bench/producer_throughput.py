@@ -11,10 +11,10 @@ month with times shifted so the months follow each other, unique trip ids), star
 * the producer itself (`python -m services.producer DIR`, a child process), once per `--workers` count
   (BIKESHARE_READ_WORKERS, default 1 then 2): events/s from start to exit (start-up, reading, sorting and
   publishing) and of each phase, and the peak RSS of the producer plus its reading processes. Its
-  modules' bytecode is compiled beforehand (into .local/pycache, `PYTHONPYCACHEPREFIX`), as the image
-  has it (`UV_COMPILE_BYTECODE=1`, `compileall`): this environment sets PYTHONDONTWRITEBYTECODE, so
-  without that every run would compile numpy, pyarrow, aiokafka and pydantic from source (about 0.5 s
-  a process); the last `--workers` count runs once more that way (`--no-uncompiled` skips it);
+  modules' bytecode is compiled beforehand (into .local/pycache, `PYTHONPYCACHEPREFIX`, by a warm-up run
+  on two files), as the image has it (`UV_COMPILE_BYTECODE=1`, `compileall`): this environment sets
+  PYTHONDONTWRITEBYTECODE, so without that every run compiles numpy, pyarrow, aiokafka and pydantic from
+  source (about 1 s of CPU); the last `--workers` count runs once more that way (`--no-uncompiled` skips it);
 * the same with the row-by-row reading (BIKESHARE_COLUMNAR_READING=false: the csv module, one
   `TripEvent` pair per row) with `--row-workers` reading processes (0: skip), the reading before the
   columnar one;
@@ -135,24 +135,32 @@ def _shifted(
 # --- the benchmark ----------------------------------------------------------------------------------
 
 
-def compiled_bytecode() -> dict[str, str]:
-    """The environment that makes the producer read its modules' compiled bytecode (a cache of its own under
-    .local, nothing written into the venv or the sources); compiled here by importing them once."""
-    env = {"PYTHONPYCACHEPREFIX": str(paths.LOCAL / "pycache")}
-    warm = "import services.producer.__main__, services.producer.read_workers, services.producer.columnar"
-    subprocess.run([sys.executable, "-c", warm], env={**os.environ, **env, "PYTHONDONTWRITEBYTECODE": ""}, check=True)
-    return env
+COMPILED = {"PYTHONPYCACHEPREFIX": str(paths.LOCAL / "pycache")}
+"""the producer reads its modules' bytecode from a cache of its own under .local (nothing is written into
+the venv or the sources), filled by `warm_up`"""
+UNCOMPILED = {"PYTHONDONTWRITEBYTECODE": "1"}
+"""every module compiled from source at every start (what this environment does by default)"""
+
+
+def warm_up(stack: Stack, workload: Workload, directory: Path) -> None:
+    """Compile the bytecode of every module the producer and its reading processes import, by a producer run
+    (two reading processes) on the workload's first two files, allowed to write it."""
+    directory.mkdir(parents=True)
+    for path in workload.files[:2]:
+        shutil.copy(path, directory / path.name)
+    env = {**COMPILED, "PYTHONDONTWRITEBYTECODE": ""}
+    producer_run(stack, directory, directory.parent / "warm-up.log", env, opening_stock="false", read_workers="2")
 
 
 def producer_run(
-    stack: Stack, directory: Path, log: Path, compiled: bool = True, **settings: str
+    stack: Stack, directory: Path, log: Path, bytecode: dict[str, str], **settings: str
 ) -> tuple[float, dict[str, Any], float]:
     """(wall seconds, the producer's summary, its peak RSS in MB) of one full producer run; the peak is the
     sum of /proc/PID/status VmHWM of the producer and its reading processes, polled until it exits
     (wait4's ru_maxrss would include this process's memory)."""
     env = {
         **stack.service_env("producer"),
-        **(compiled_bytecode() if compiled else {"PYTHONDONTWRITEBYTECODE": "1"}),
+        **bytecode,
         "BIKESHARE_CHECKPOINT_DIR": str(directory.parent / "checkpoints"),
         "BIKESHARE_LOG_FORMAT": "json",
         "BIKESHARE_METRICS_PORT": "0",
@@ -272,6 +280,7 @@ def main() -> None:
     runs: list[tuple[Run, float, dict[str, Any], float, float]] = []
     tools: list[tuple[float, float]] = []
     try:
+        warm_up(stack, workload, root / "warm-up")
         load_before = os.getloadavg()
         tools.append((os.getloadavg()[0], broker_tool(stack, 2 * workload.rows, size)))
         for run in plan:
@@ -282,7 +291,7 @@ def main() -> None:
                 stack,
                 root / "in",
                 log,
-                run.compiled,
+                COMPILED if run.compiled else UNCOMPILED,
                 opening_stock="false",
                 read_workers=str(run.workers),
                 columnar_reading=str(run.columnar).lower(),
