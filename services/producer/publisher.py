@@ -128,8 +128,14 @@ class Publisher:
         frame_topics: frozenset[str] = frozenset(),
         frame_events: int = limits.FRAME_EVENTS_DEFAULT,
         frame_bytes: int = limits.FRAME_BYTES_DEFAULT,
+        new_batch: Callable[[], Any] | None = None,
+        zstd_level: int | None = None,
     ) -> None:
+        """`new_batch`: makes an empty batch (default: the producer's `create_batch`); with `zstd_level`,
+        uncompressed ones (`batches.plain_batch`) compressed at that level in the build thread."""
         self.kafka = kafka
+        self._new_batch = new_batch or kafka.create_batch
+        self._zstd_level = zstd_level
         self._frames = {topic: Frames(frame_events, frame_bytes) for topic in frame_topics if frame_events > 1}
         self.window = window
         self.on_acked = on_acked
@@ -215,10 +221,10 @@ class Publisher:
     async def _append(self, tp: tuple[str, int], key: bytes | None, value: bytes) -> None:
         builder = self._open.get(tp)
         if builder is None:
-            builder = self._open[tp] = self.kafka.create_batch()
+            builder = self._open[tp] = self._new_batch()
         if builder.append(key=key, value=value, timestamp=None) is None:
             await self._send(tp, builder)
-            builder = self._open[tp] = self.kafka.create_batch()
+            builder = self._open[tp] = self._new_batch()
             if builder.append(key=key, value=value, timestamp=None) is None:
                 raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch ({tp[0]})")
 
@@ -230,7 +236,7 @@ class Publisher:
             return
         if self._builder is None:
             self._builder = ThreadPoolExecutor(1, thread_name_prefix="batch-builder")
-        built = asyncio.get_running_loop().run_in_executor(self._builder, BuiltBatch, builder)
+        built = asyncio.get_running_loop().run_in_executor(self._builder, BuiltBatch, builder, self._zstd_level)
         self._building.append((tp, built))
         while self._building and (self._building[0][1].done() or len(self._building) > BUILDING):
             await self._send_built()

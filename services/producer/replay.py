@@ -31,6 +31,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from services.producer.batches import ZSTD_LEVEL, plain_batch
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import Months, csv_members, skipped_member
 from services.producer.opening_stock import OpeningStock
@@ -289,6 +290,7 @@ class Replayer:
             on_block=self.progress.tick,
             frame_topics=frozenset({topics.RAW}),
             frame_events=self.settings.frame_events,
+            **self._compression(),
         )
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
         pacer = None
@@ -308,6 +310,13 @@ class Replayer:
             end = await publisher.publish(sequence, begin, pacer)
         self.report.published = end - begin
         EVENTS.inc(self.report.published)
+
+    def _compression(self) -> dict[str, Any]:
+        """zstd at `batches.ZSTD_LEVEL` (aiokafka's own is fixed at 3); other codecs as aiokafka builds them."""
+        if self.settings.producer_compression != "zstd":
+            return {}
+        max_bytes = self.settings.max_batch_bytes
+        return {"new_batch": lambda: plain_batch(max_bytes), "zstd_level": ZSTD_LEVEL}
 
     @staticmethod
     def _head(checkpoint: Checkpoint, position: Position, stock: list[tuple[bytes, bytes]]) -> Iterator[Item]:
