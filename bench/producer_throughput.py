@@ -9,14 +9,22 @@ month with times shifted so the months follow each other, unique trip ids), star
 (Kafka, Postgres, SeaweedFS on free ports) and measures, each against its own fresh topic:
 
 * the producer itself (`python -m services.producer DIR`, a child process), once per `--workers` count
-  (BIKESHARE_READ_WORKERS, default 1 then 2): events/s from start to exit (reading, sorting and
-  publishing) and of each phase, and the peak RSS of the producer plus its reading processes;
+  (BIKESHARE_READ_WORKERS, default 1 then 2): events/s from start to exit (start-up, reading, sorting and
+  publishing) and of each phase, and the peak RSS of the producer plus its reading processes. Its
+  modules' bytecode is compiled beforehand (into .local/pycache, `PYTHONPYCACHEPREFIX`, by a warm-up run
+  on two files), as the image has it (`UV_COMPILE_BYTECODE=1`, `compileall`): this environment sets
+  PYTHONDONTWRITEBYTECODE, so without that every run compiles numpy, pyarrow, aiokafka and pydantic from
+  source (about 1 s of CPU); the last `--workers` count runs once more that way (`--no-uncompiled` skips it);
 * the same with the row-by-row reading (BIKESHARE_COLUMNAR_READING=false: the csv module, one
   `TripEvent` pair per row) with `--row-workers` reading processes (0: skip), the reading before the
   columnar one;
 * a naive baseline: one `send_and_wait` per event, on `--naive-events` events (extrapolated, labelled);
 * the broker's own tool, `kafka-producer-perf-test` (org.apache.kafka.tools.ProducerPerformance from
-  the broker's jars) with the same number of records, the workload's mean message size and acks=all.
+  the broker's jars) with the same number of records, the workload's mean message size, acks=all and
+  idempotence, twice: before the producer runs and after them (the machine is shared: its rate moves with
+  the load); the ratios are against the faster of the two.
+
+The 1-minute load average is read before each run and reported with it.
 
 This module also holds `write_workload`, the generator the producer's tests use.
 """
@@ -127,12 +135,32 @@ def _shifted(
 # --- the benchmark ----------------------------------------------------------------------------------
 
 
-def producer_run(stack: Stack, directory: Path, log: Path, **settings: str) -> tuple[float, dict[str, Any], float]:
+COMPILED = {"PYTHONPYCACHEPREFIX": str(paths.LOCAL / "pycache")}
+"""the producer reads its modules' bytecode from a cache of its own under .local (nothing is written into
+the venv or the sources), filled by `warm_up`"""
+UNCOMPILED = {"PYTHONDONTWRITEBYTECODE": "1"}
+"""every module compiled from source at every start (what this environment does by default)"""
+
+
+def warm_up(stack: Stack, workload: Workload, directory: Path) -> None:
+    """Compile the bytecode of every module the producer and its reading processes import, by a producer run
+    (two reading processes) on the workload's first two files, allowed to write it."""
+    directory.mkdir(parents=True)
+    for path in workload.files[:2]:
+        shutil.copy(path, directory / path.name)
+    env = {**COMPILED, "PYTHONDONTWRITEBYTECODE": ""}
+    producer_run(stack, directory, directory.parent / "warm-up.log", env, opening_stock="false", read_workers="2")
+
+
+def producer_run(
+    stack: Stack, directory: Path, log: Path, bytecode: dict[str, str], **settings: str
+) -> tuple[float, dict[str, Any], float]:
     """(wall seconds, the producer's summary, its peak RSS in MB) of one full producer run; the peak is the
     sum of /proc/PID/status VmHWM of the producer and its reading processes, polled until it exits
     (wait4's ru_maxrss would include this process's memory)."""
     env = {
         **stack.service_env("producer"),
+        **bytecode,
         "BIKESHARE_CHECKPOINT_DIR": str(directory.parent / "checkpoints"),
         "BIKESHARE_LOG_FORMAT": "json",
         "BIKESHARE_METRICS_PORT": "0",
@@ -210,6 +238,21 @@ def broker_tool(stack: Stack, records: int, size: int) -> float:
     return float(re.findall(r"([\d.]+) records/sec", result.stdout)[-1])
 
 
+@dataclass(frozen=True)
+class Run:
+    workers: int
+    columnar: bool = True
+    codec: str = ""
+    compiled: bool = True
+
+    @property
+    def label(self) -> str:
+        label = f"{self.workers} reading processes" if self.workers > 1 else "1 reader (a thread)"
+        label += "" if self.columnar else ", row by row (csv module)"
+        label += f", {self.codec} batches" if self.codec else ""
+        return label + ("" if self.compiled else ", no bytecode cache (modules compiled at start-up)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2_000_000)
@@ -221,53 +264,64 @@ def main() -> None:
         default="",
         help="also run the producer (last --workers count) with these batch compressions, e.g. none,lz4",
     )
+    parser.add_argument("--no-uncompiled", action="store_true", help="skip the run without compiled bytecode")
     args = parser.parse_args()
-    worker_counts = [(int(n), True, "") for n in args.workers.split(",")]
-    worker_counts += [(worker_counts[-1][0], True, codec) for codec in args.compression.split(",") if codec]
-    if args.row_workers:
-        worker_counts.append((args.row_workers, False, ""))
+    plan = [Run(int(n)) for n in args.workers.split(",")]
+    last = plan[-1].workers
+    plan += [Run(last, codec=codec) for codec in args.compression.split(",") if codec]
+    plan += [] if args.no_uncompiled else [Run(last, compiled=False)]
+    plan += [Run(args.row_workers, columnar=False)] if args.row_workers else []
     root = paths.LOCAL / "bench" / f"producer-{uuid.uuid4().hex[:8]}"
     workload = write_workload(root / "in", args.events)
+    sample = payloads(root / "in", args.naive_events)
+    size = round(sum(len(v) for _, v in sample) / len(sample))
     stack = Stack(root / "stack", free_ports())
     stack.start()
-    runs: list[tuple[int, bool, str, float, dict[str, Any], float]] = []
+    runs: list[tuple[Run, float, dict[str, Any], float, float]] = []
+    tools: list[tuple[float, float]] = []
     try:
+        warm_up(stack, workload, root / "warm-up")
         load_before = os.getloadavg()
-        for workers, columnar, codec in worker_counts:
-            log = root / f"producer-{workers}-{columnar}-{codec}.log"
+        tools.append((os.getloadavg()[0], broker_tool(stack, 2 * workload.rows, size)))
+        for run in plan:
+            load = os.getloadavg()[0]
+            log = root / f"producer-{run.workers}-{run.columnar}-{run.codec}-{run.compiled}.log"
+            settings = {"producer_compression": run.codec} if run.codec else {}
             seconds, summary, peak = producer_run(
                 stack,
                 root / "in",
                 log,
+                COMPILED if run.compiled else UNCOMPILED,
                 opening_stock="false",
-                read_workers=str(workers),
-                columnar_reading=str(columnar).lower(),
-                **({"producer_compression": codec} if codec else {}),
+                read_workers=str(run.workers),
+                columnar_reading=str(run.columnar).lower(),
+                **settings,
             )
-            runs.append((workers, columnar, codec, seconds, summary, peak))
-        events = runs[0][4]["events"]
-        sample = payloads(root / "in", args.naive_events)
-        size = round(sum(len(v) for _, v in sample) / len(sample))
+            runs.append((run, seconds, summary, peak, load))
+        events = runs[0][2]["events"]
+        tools.append((os.getloadavg()[0], broker_tool(stack, events, size)))
         naive_rate = asyncio.run(naive(stack.kafka.bootstrap, sample))
-        tool_rate = broker_tool(stack, events, size)
         load_after = os.getloadavg()
     finally:
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(stack.postgres.dir, ignore_errors=True)
+    tool_rate = max(rate for _, rate in tools)
     rows = []
-    for workers, columnar, codec, seconds, summary, peak in runs:
-        label = f"{workers} reading process{'es' if workers > 1 else ''}" if workers > 1 else "1 reader (a thread)"
-        label += ("" if columnar else ", row by row (csv module)") + (f", {codec} batches" if codec else "")
+    for run, seconds, summary, peak, load in runs:
         publishing = summary["published"] / summary["publish_seconds"]
         rows += [
-            (f"producer, whole run, {label}", events / seconds, f"{seconds:.0f} s, peak RSS {peak:.0f} MB (sum)"),
             (
-                f"  reading phase (parse, check, sort runs), {label}",
-                events / summary["read_seconds"],
-                f"{summary['read_seconds']:.0f} s",
+                f"producer, whole run, {run.label}",
+                events / seconds,
+                f"{seconds:.1f} s, peak RSS {peak:.0f} MB (sum), load {load:.1f}",
             ),
-            (f"  publishing phase (merge + send), {label}", publishing, f"{summary['publish_seconds']:.0f} s"),
+            (
+                f"  reading phase (parse, check, sort runs), {run.label}",
+                events / summary["read_seconds"],
+                f"{summary['read_seconds']:.1f} s",
+            ),
+            (f"  publishing phase (merge + send), {run.label}", publishing, f"{summary['publish_seconds']:.1f} s"),
         ]
     rows += [
         (
@@ -275,12 +329,20 @@ def main() -> None:
             naive_rate,
             f"≈{events / naive_rate:,.0f} s for all",
         ),
-        ("broker's kafka-producer-perf-test (same count, size, acks)", tool_rate, f"{size} B records"),
+    ]
+    rows += [
+        (
+            f"broker's kafka-producer-perf-test, {when} (same count, size, acks, idempotent)",
+            rate,
+            f"{size} B records, load {load:.1f}",
+        )
+        for when, (load, rate) in zip(("before", "after"), tools, strict=True)
     ]
     out = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"{events:,} events ({workload.rows:,} rows, {len(workload.files)} monthly files) built from the real "
-        f"samples; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after",
+        f"samples; load average {load_before[0]:.1f} before, {load_after[0]:.1f} after; broker tool ÷ this: "
+        "against the faster tool run",
         "| what | events/s | x naive | broker tool / this | notes |",
         "|---|---:|---:|---:|---|",
     ]

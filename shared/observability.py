@@ -50,7 +50,9 @@ class HealthServer:
     def __init__(self, host: str, port: int, health: HealthCheck) -> None:
         handler = type("Handler", (_Handler,), {"health": staticmethod(health)})
         self._server = ThreadingHTTPServer((host, port), handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="health", daemon=True)
+        # stop() waits for the serving loop's next poll: 0.05 s instead of socketserver's 0.5 s (a job like
+        # the producer exits that much sooner)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="health", daemon=True)
 
     @property
     def port(self) -> int:

@@ -30,12 +30,13 @@ from devstack import provision
 from devstack.stack import BUCKET, Stack
 from services.producer.checkpoint import Checkpoint
 from services.producer.progress import Progress, descendants
-from services.producer.read_workers import Job, ReadFailed, read_in_processes
+from services.producer.read_workers import Job, Readers, ReadFailed, read_in_processes
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import select
 from services.producer.settings import ProducerSettings
 from services.producer.sources.local import list_paths
 from services.producer.sources.s3 import s3_client
+from services.producer.spill import merge
 from shared import topics
 from shared.events import decode_dead_letter, decode_trip
 from tests.producer_runs import corrupt_zip
@@ -227,6 +228,24 @@ async def test_a_reading_process_that_dies_stops_the_read_naming_it(tmp_path: Pa
     with pytest.raises(ReadFailed, match=r"reading process [01] failed: FileExistsError"):
         await asyncio.to_thread(read_in_processes, job, 2, Progress(stream=io.StringIO()))
     assert not [pid for pid in descendants(os.getpid()) if "spawn_main" in command_line(pid)], "a reader is left"
+
+
+def test_forked_readers_read_what_spawned_ones_do_and_the_unused_one_exits(tmp_path: Path) -> None:
+    """`python -m services.producer` forks its reading processes first thing (`Readers`) and hands them the
+    job later: the same runs and results as processes spawned for the job; one given no job exits."""
+    settings = ProducerSettings.model_validate({"kafka_bootstrap_servers": "unused:1", "run_events": 1000})
+    objects = [*list_paths(str(TRIP_FILES["JC-202102"])), *list_paths(str(TRIP_FILES["201801-1"]))]
+    read = {}
+    for how in ("spawned", "forked"):
+        job = Job(settings, None, None, (0, 1), None, tmp_path / how, objects, [(0, None), (1, None)])
+        readers = Readers(3) if how == "forked" else None
+        processes = list(readers.processes) if readers else []
+        outcome = read_in_processes(job, 2, Progress(stream=io.StringIO()), readers)
+        assert not [process for process in processes if process.is_alive()], "a forked reader is left"
+        records = list(merge([tmp_path / how / run for run in outcome.runs]))
+        read[how] = (records, [(r.index, r.files, r.rows, r.events, r.bad_rows) for r in outcome.results])
+    assert len(read["forked"][0]) > 2 * csv_rows(TRIP_FILES["JC-202102"])
+    assert read["forked"] == read["spawned"]
 
 
 def command_line(pid: int) -> str:

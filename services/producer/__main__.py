@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from services.producer.arrays import keep_pandas_out
-from services.producer.read_workers import ReadFailed
+from services.producer.read_workers import Readers, ReadFailed, wanted
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
 from services.producer.settings import ProducerSettings
@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
+async def run(settings: ProducerSettings, options: ReplayOptions, readers: Readers | None = None) -> int:
     try:
         await probe_kafka(settings.kafka_bootstrap_servers, settings.startup_deadline_s)
     except StartupError as exc:
@@ -108,7 +108,7 @@ async def run(settings: ProducerSettings, options: ReplayOptions) -> int:
                 from services.producer.sources.s3 import s3_client  # aiobotocore: only when a target is on S3
 
                 s3 = await stack.enter_async_context(s3_client(settings))
-            report = await Replayer(settings, kafka, s3).run(options)
+            report = await Replayer(settings, kafka, s3, readers).run(options)
         state["phase"] = "done"
         return 1 if report.rejected_files else 0
     except SourceError as exc:
@@ -146,7 +146,14 @@ def main(argv: list[str] | None = None) -> int:
         until=args.until,
         shard=args.shard,
     )
-    return asyncio.run(run(settings, options))
+    # the reading processes first, forked while this process has no thread, loop or connection: they are
+    # ready (no imports of their own) by the time Kafka is reached and the sources are listed
+    readers = Readers(wanted(settings)) if wanted(settings) > 1 else None
+    try:
+        return asyncio.run(run(settings, options, readers))
+    finally:
+        if readers is not None:
+            readers.close()
 
 
 if __name__ == "__main__":

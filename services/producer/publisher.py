@@ -13,6 +13,10 @@ in order, into frames of up to `frame_events` events; each frame is one record (
 is chosen from the events' station key as before). The enricher and the sink pay their per-record costs
 once per frame. Other topics (dead letters) keep one record per item.
 
+Full batches are built and compressed in a worker thread (`batches.py`: zstd releases the GIL, so the
+other core compresses while this one frames), at most `BUILDING` at a time, and handed to `send_batch`
+in the order they were filled.
+
 Pacing (`Pacer`): an item due in the future first flushes what is open, then waits.
 """
 
@@ -23,6 +27,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,13 +35,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from services.producer.arrays import arrow
+from services.producer.batches import BuiltBatch
 from shared import limits
 from shared.frames import FrameBuilder
 
 Item = tuple[str, bytes, bytes, int | None]
 """(topic, key, value, event time in µs or None)"""
+BUILDING = 4
+"""full batches (of up to max_batch_bytes each) being built in the thread before the loop waits for one"""
 
 
 class Frames(FrameBuilder):
@@ -119,8 +128,14 @@ class Publisher:
         frame_topics: frozenset[str] = frozenset(),
         frame_events: int = limits.FRAME_EVENTS_DEFAULT,
         frame_bytes: int = limits.FRAME_BYTES_DEFAULT,
+        new_batch: Callable[[], Any] | None = None,
+        zstd_level: int | None = None,
     ) -> None:
+        """`new_batch`: makes an empty batch (default: the producer's `create_batch`); with `zstd_level`,
+        uncompressed ones (`batches.plain_batch`) compressed at that level in the build thread."""
         self.kafka = kafka
+        self._new_batch = new_batch or kafka.create_batch
+        self._zstd_level = zstd_level
         self._frames = {topic: Frames(frame_events, frame_bytes) for topic in frame_topics if frame_events > 1}
         self.window = window
         self.on_acked = on_acked
@@ -130,6 +145,8 @@ class Publisher:
         self._partition_of: dict[tuple[str, bytes], int] = {}
         self._open: dict[tuple[str, int], Any] = {}
         self._sent: list[asyncio.Future[Any]] = []
+        self._building: deque[tuple[tuple[str, int], asyncio.Future[Any]]] = deque()
+        self._builder: ThreadPoolExecutor | None = None
         self._in_flight: deque[tuple[int, list[asyncio.Future[Any]]]] = deque()
 
     async def prepare(self, topics: Iterable[str]) -> None:
@@ -204,15 +221,29 @@ class Publisher:
     async def _append(self, tp: tuple[str, int], key: bytes | None, value: bytes) -> None:
         builder = self._open.get(tp)
         if builder is None:
-            builder = self._open[tp] = self.kafka.create_batch()
+            builder = self._open[tp] = self._new_batch()
         if builder.append(key=key, value=value, timestamp=None) is None:
             await self._send(tp, builder)
-            builder = self._open[tp] = self.kafka.create_batch()
+            builder = self._open[tp] = self._new_batch()
             if builder.append(key=key, value=value, timestamp=None) is None:
                 raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch ({tp[0]})")
 
     async def _send(self, tp: tuple[str, int], builder: Any) -> None:
-        self._sent.append(await self.kafka.send_batch(builder, tp[0], partition=tp[1]))
+        """Build `builder` in the thread (an aiokafka `BatchBuilder`; anything else, a test's stand-in, is
+        sent as it is), then send the batches built so far, in order."""
+        if not isinstance(builder, BatchBuilder):
+            self._sent.append(await self.kafka.send_batch(builder, tp[0], partition=tp[1]))
+            return
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(1, thread_name_prefix="batch-builder")
+        built = asyncio.get_running_loop().run_in_executor(self._builder, BuiltBatch, builder, self._zstd_level)
+        self._building.append((tp, built))
+        while self._building and (self._building[0][1].done() or len(self._building) > BUILDING):
+            await self._send_built()
+
+    async def _send_built(self) -> None:
+        tp, built = self._building.popleft()
+        self._sent.append(await self.kafka.send_batch(await built, tp[0], partition=tp[1]))
 
     async def _send_open(self) -> None:
         for topic, frames in self._frames.items():
@@ -222,6 +253,8 @@ class Publisher:
             if builder.record_count():
                 await self._send(tp, builder)
         self._open.clear()
+        while self._building:
+            await self._send_built()
 
     async def _end_window(self, position: int, keep: int) -> None:
         """Send what is open, then wait for acknowledgements until at most `keep` windows are in flight."""
@@ -232,3 +265,6 @@ class Publisher:
             acked, futures = self._in_flight.popleft()
             await asyncio.gather(*futures)
             self.on_acked(acked)
+        if not keep and self._builder is not None:
+            self._builder.shutdown()
+            self._builder = None

@@ -73,25 +73,85 @@ class ReadOutcome:
     """the sum of the reading processes' own peaks (VmHWM)"""
 
 
+def wanted(settings: ProducerSettings) -> int:
+    """Reading processes wanted: the setting (default: the CPUs, at most 4); 1 reads in a thread."""
+    return settings.read_workers or min(os.cpu_count() or 1, 4)
+
+
 def letters_name(index: int) -> str:
     return f"letters-{index:05d}.bin"
 
 
-def read_in_processes(job: Job, workers: int, progress: Progress) -> ReadOutcome:
-    """Read every object of `job` in `workers` spawned processes; the parent only counts and waits."""
+def read_in_processes(job: Job, workers: int, progress: Progress, readers: Readers | None = None) -> ReadOutcome:
+    """Read every object of `job` in `workers` processes (`readers`' forked ones, or spawned now); the
+    parent only counts and waits."""
+    if readers is not None:
+        return readers.read(job, workers, progress)
     context = multiprocessing.get_context("spawn")
     tasks: Any = context.Queue()
     results: Any = context.Queue()
-    for index in range(len(job.tasks)):
-        tasks.put(index)
-    for _ in range(workers):
-        tasks.put(None)
     processes = [
         context.Process(target=_worker, args=(number, job, tasks, results), name=f"producer-reader-{number}")
         for number in range(workers)
     ]
     for process in processes:
         process.start()
+    return _collect(job, processes, tasks, results, progress)
+
+
+class Readers:
+    """Reading processes forked when `python -m services.producer` starts, while it has no thread, event
+    loop or connection yet (only its imports): they need no start-up of their own (a spawned one imports
+    numpy, pyarrow and pydantic again: about 0.5 s of a core with compiled bytecode, 1 s without),
+    and that is done before the producer connects to Kafka and lists its sources. Each waits for a `Job`
+    (or None: not needed, e.g. a resumed run or a single file) and then reads as a spawned one does."""
+
+    def __init__(self, count: int) -> None:
+        context = multiprocessing.get_context("fork")
+        self._jobs: Any = context.Queue()
+        self._tasks: Any = context.Queue()
+        self._results: Any = context.Queue()
+        self.processes = [
+            context.Process(
+                target=_forked_worker,
+                args=(number, self._jobs, self._tasks, self._results),
+                name=f"producer-reader-{number}",
+            )
+            for number in range(count)
+        ]
+        for process in self.processes:
+            process.start()
+        self._waiting = count
+
+    def read(self, job: Job, workers: int, progress: Progress) -> ReadOutcome:
+        """`job` read by `workers` of the processes (at most all of them); the others exit."""
+        workers = min(workers, len(self.processes))
+        used, self.processes = self.processes[:workers], self.processes[workers:]
+        for _ in used:
+            self._jobs.put(job)
+        self._waiting -= workers
+        self.close()
+        return _collect(job, used, self._tasks, self._results, progress)
+
+    def close(self) -> None:
+        """The processes not given a job exit (a read's own processes are joined by the read)."""
+        for _ in range(self._waiting):
+            self._jobs.put(None)
+        self._waiting = 0
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        self.processes = []
+
+
+def _collect(job: Job, processes: list[Any], tasks: Any, results: Any, progress: Progress) -> ReadOutcome:
+    workers = len(processes)
+    for index in range(len(job.tasks)):
+        tasks.put(index)
+    for _ in range(workers):
+        tasks.put(None)
     logger.info("reading %d objects (%d parts) in %d worker processes", len(job.objects), len(job.tasks), workers)
     outcome = ReadOutcome([], [], 0)
     finished: set[int] = set()
@@ -134,11 +194,23 @@ def _check_alive(processes: list[Any], finished: set[int]) -> None:
             raise ReadFailed(f"reading process {number} exited with code {process.exitcode} before it finished")
 
 
+def _forked_worker(number: int, jobs: Any, tasks: Any, results: Any) -> None:
+    """A `Readers` process: waits for its job, then reads (the parent's logging set-up came with the fork)."""
+    _exit_with_parent()
+    job = jobs.get()
+    if job is not None:
+        _read(number, job, tasks, results)
+
+
 def _worker(number: int, job: Job, tasks: Any, results: Any) -> None:
     """One reading process: objects from `tasks` until a None, then its runs."""
     keep_pandas_out()
     configure_logging(job.settings.log_level, job.settings.log_format)
     _exit_with_parent()
+    _read(number, job, tasks, results)
+
+
+def _read(number: int, job: Job, tasks: Any, results: Any) -> None:
     try:
         with _sources(job.settings, job.objects) as source_of:
             sorter = ExternalSorter(job.directory, job.settings.run_events, name=f"run-w{number}")

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -32,12 +31,13 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from services.producer.batches import ZSTD_LEVEL, plain_batch
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import Months, csv_members, skipped_member
 from services.producer.opening_stock import OpeningStock
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.publisher import Item, Pacer, Publisher
-from services.producer.read_workers import Job, ReadOutcome, letters_name, read_in_processes
+from services.producer.read_workers import Job, Readers, ReadOutcome, letters_name, read_in_processes, wanted
 from services.producer.reading import ObjectResult, Reader, micros
 from services.producer.selection import Month, Selection, select
 from services.producer.settings import ProducerSettings
@@ -92,10 +92,13 @@ def order_events(events: list[TripEvent]) -> list[TripEvent]:
 
 
 class Replayer:
-    def __init__(self, settings: ProducerSettings, kafka: Any, s3: Any) -> None:
+    def __init__(self, settings: ProducerSettings, kafka: Any, s3: Any, readers: Readers | None = None) -> None:
         self.settings = settings
         self.kafka = kafka
         self.s3 = s3
+        self.readers = readers
+        """reading processes started beforehand (`python -m services.producer` forks them first thing), or
+        None: spawned when needed; whatever this run does not use of them is closed when reading starts"""
         self.report = ReplayReport()
         self.progress = Progress(settings.progress_every_s)
 
@@ -108,6 +111,8 @@ class Replayer:
         position = checkpoint.load()
         self.progress.files_total = len(selection.objects)
         if position.sorted:
+            if self.readers is not None:
+                self.readers.close()
             logger.info("resuming %s after %d published items", checkpoint.directory, position.published)
             self.report = ReplayReport(**position.reading)  # the read phase's report, saved with the spill
             self.report.resumed_from = position.published
@@ -145,7 +150,7 @@ class Replayer:
 
     def workers(self, selection: Selection) -> int:
         """Reading processes wanted: the setting (default: the CPUs, at most 4); 1 reads in a thread."""
-        return self.settings.read_workers or min(os.cpu_count() or 1, 4)
+        return wanted(self.settings)
 
     def _tasks(self, selection: Selection, loop: asyncio.AbstractEventLoop) -> list[tuple[int, str | None]]:
         """What readers share out: each object whole, or each CSV member of a zip holding several."""
@@ -182,6 +187,8 @@ class Replayer:
         workers = min(workers, len(tasks))
         if workers <= 1:
             workers = 1
+            if self.readers is not None:
+                self.readers.close()
             outcome = self._read_in_thread(selection, options, checkpoint.directory, loop)
         else:
             job = Job(
@@ -194,7 +201,7 @@ class Replayer:
                 selection.objects,
                 tasks,
             )
-            outcome = read_in_processes(job, workers, self.progress)
+            outcome = read_in_processes(job, workers, self.progress, self.readers)
         self.report.read_workers, self.report.readers_peak_rss_mb = workers, round(outcome.peak_rss_mb, 1)
         for result in outcome.results:  # in the selection's order, whoever read them
             self._add(result)
@@ -283,6 +290,7 @@ class Replayer:
             on_block=self.progress.tick,
             frame_topics=frozenset({topics.RAW}),
             frame_events=self.settings.frame_events,
+            **self._compression(),
         )
         await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
         pacer = None
@@ -302,6 +310,13 @@ class Replayer:
             end = await publisher.publish(sequence, begin, pacer)
         self.report.published = end - begin
         EVENTS.inc(self.report.published)
+
+    def _compression(self) -> dict[str, Any]:
+        """zstd at `batches.ZSTD_LEVEL` (aiokafka's own is fixed at 3); other codecs as aiokafka builds them."""
+        if self.settings.producer_compression != "zstd":
+            return {}
+        max_bytes = self.settings.max_batch_bytes
+        return {"new_batch": lambda: plain_batch(max_bytes), "zstd_level": ZSTD_LEVEL}
 
     @staticmethod
     def _head(checkpoint: Checkpoint, position: Position, stock: list[tuple[bytes, bytes]]) -> Iterator[Item]:
