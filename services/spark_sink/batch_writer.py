@@ -115,8 +115,8 @@ class BatchWriter:
         """Where a pipelined writer notes the batch it takes over (`handed_over`); needed for its restart."""
         self.last: BatchResult | None = None
         self.last_timings: Timings | None = None
-        self.postgres_lost: str | None = None
-        """Why the last write attempt failed while it is being retried; None when writing works."""
+        self._write_lost: str | None = None
+        self._apply_lost: str | None = None
         self._conn: asyncpg.Connection | None = None
         self._model_conn: asyncpg.Connection | None = None
         """The pipelined writer's second connection, for the history's half."""
@@ -127,6 +127,15 @@ class BatchWriter:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="sink-postgres", daemon=True)
         self._thread.start()
+
+    @property
+    def postgres_lost(self) -> str | None:
+        """Why the last write attempt (either half) failed while it is being retried; None when writing works."""
+        return self._write_lost or self._apply_lost
+
+    @postgres_lost.setter
+    def postgres_lost(self, why: str | None) -> None:
+        self._write_lost = why
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -169,12 +178,12 @@ class BatchWriter:
             return None
         try:
             result = pending.future.result()
-            self._raise_apply_failure()
-            return result
         except Exception as exc:
             raise WriteFailed(f"batch {pending.batch_id}: the postgres write failed: {exc}") from exc
         finally:
             self._pending = None
+        self._raise_apply_failure()
+        return result
 
     def raise_failure(self) -> None:
         """Raise now if the write in flight has already failed for good (the service polls this: with no
@@ -227,9 +236,16 @@ class BatchWriter:
         started = time.monotonic()
         try:
             applied = await self._apply_with_retries(batch_id)
-        except Exception as exc:
+        except Exception as exc:  # kept, not raised: `wait` and `raise_failure` stop the service with it
             self._apply_failure = self._apply_failure or f"batch {batch_id}: the history's write failed: {exc}"
-            raise
+            logger.error(
+                "batch %d: the history's write failed for good (%s); the sink stops (exit 1) and its restart "
+                "applies it (the note stays in model_pending)",
+                batch_id,
+                exc,
+                extra={"topic": topics.CLEAN, "batch_id": batch_id},
+            )
+            return []
         logger.info(
             "batch %d: history and sink_batches for batch(es) %s, %.2fs",
             batch_id,
@@ -255,6 +271,7 @@ class BatchWriter:
                 state.upcoming_sleep,
                 extra={"topic": topics.CLEAN, "batch_id": label},
             )
+            self._apply_lost = f"{type(exc).__name__}: {exc}"
             if self._model_conn is not None:
                 self._model_conn.terminate()
                 self._model_conn = None
@@ -263,6 +280,7 @@ class BatchWriter:
             with attempt:
                 conn = await self._connection("_model_conn")
                 applied = await self._guarded(label, apply_pending(conn), "_model_conn")
+        self._apply_lost = None
         return applied
 
     def apply_pending(self) -> list[int]:
@@ -305,16 +323,18 @@ class BatchWriter:
         """Wait for the write in flight, then close; raises if that write failed for good."""
         try:
             self.wait()
-            self._run(self._drain_applies())
-            self._raise_apply_failure()
         finally:
-            for conn in (self._conn, self._model_conn):
-                if conn is not None:
-                    self._run(conn.close(timeout=5))
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=5)
-            if not self._thread.is_alive():
-                self._loop.close()  # its self-pipe sockets too: an unclosed loop warns when collected
+            try:
+                self._run(self._drain_applies())  # the last history half, before its connection closes
+            finally:
+                for conn in (self._conn, self._model_conn):
+                    if conn is not None:
+                        self._run(conn.close(timeout=5))
+                self._loop.call_soon_threadsafe(self._loop.stop)
+                self._thread.join(timeout=5)
+                if not self._thread.is_alive():
+                    self._loop.close()  # its self-pipe sockets too: an unclosed loop warns when collected
+        self._raise_apply_failure()
 
     async def _drain_applies(self) -> None:
         if self._applies:
@@ -351,7 +371,10 @@ class BatchWriter:
                 why = f"the write did not finish within {self.write_timeout_s:g}s (BIKESHARE_SINK_WRITE_TIMEOUT_S)"
             else:
                 continue
-            self.postgres_lost = why
+            if slot == "_conn":
+                self._write_lost = why
+            else:
+                self._apply_lost = why
             task.cancel()
             # Cancelling unblocks asyncpg's COPY; whatever it raises on the way out is superseded by `why`.
             await asyncio.wait({task}, timeout=5)

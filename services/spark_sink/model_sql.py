@@ -12,6 +12,11 @@ Events may arrive in any order across batches (a bike's start and end are on dif
 A batch therefore re-links the touched bikes' intervals from the predecessor of their earliest new event
 on, and recomputes each affected station's history from the earliest moment that changed; the rows
 before that moment are untouched and serve as the starting point.
+
+Two halves: the first (Records to `NOTE_PENDING`) ends by noting the changed stations in `model_dirty` and
+the batch in `model_pending`; the second (`APPLY_LOCK` to `NOTIFY_BATCHES`) claims every noted batch,
+rebuilds the history and current state of their stations and records them in `sink_batches`. They run in
+one transaction, or in two (the pipelined sink) with the second idempotent.
 """
 
 from __future__ import annotations
@@ -159,7 +164,7 @@ BY_KEY = "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off"
 JOINS_AGAIN = "SET LOCAL enable_hashjoin = on; SET LOCAL enable_mergejoin = on"
 
 # Each affected station and the earliest moment of its history that may have changed, noted for the
-# history's half (`APPLY_STEPS`), with the batch itself (its counts for sink_batches).
+# history's half (`postgres_writer.apply_pending`), with the batch itself (its counts for sink_batches).
 NOTE_DIRTY = """
 INSERT INTO model_dirty (batch_id, station_id, from_time, latest)
 SELECT $1, station_id, min(from_time), max(from_time) FROM (
