@@ -108,36 +108,37 @@ class Readers:
 
     def __init__(self, count: int) -> None:
         context = multiprocessing.get_context("fork")
-        self._jobs: Any = context.Queue()
+        # A queue of its own per process: with one shared queue, a process meant to exit could take the job
+        # and one meant to read the None (then joined, or killed, as an unused one while reading).
+        self._jobs: list[Any] = [context.Queue() for _ in range(count)]
         self._tasks: Any = context.Queue()
         self._results: Any = context.Queue()
         self.processes = [
             context.Process(
                 target=_forked_worker,
-                args=(number, self._jobs, self._tasks, self._results),
+                args=(number, self._jobs[number], self._tasks, self._results),
                 name=f"producer-reader-{number}",
             )
             for number in range(count)
         ]
         for process in self.processes:
             process.start()
-        self._waiting = count
 
     def read(self, job: Job, workers: int, progress: Progress) -> ReadOutcome:
         """`job` read by `workers` of the processes (at most all of them); the others exit."""
         workers = min(workers, len(self.processes))
         used, self.processes = self.processes[:workers], self.processes[workers:]
-        for _ in used:
-            self._jobs.put(job)
-        self._waiting -= workers
+        used_jobs, self._jobs = self._jobs[:workers], self._jobs[workers:]
+        for jobs in used_jobs:
+            jobs.put(job)
         self.close()
         return _collect(job, used, self._tasks, self._results, progress)
 
     def close(self) -> None:
         """The processes not given a job exit (a read's own processes are joined by the read)."""
-        for _ in range(self._waiting):
-            self._jobs.put(None)
-        self._waiting = 0
+        for jobs in self._jobs:
+            jobs.put(None)
+        self._jobs = []
         for process in self.processes:
             process.join(timeout=10)
             if process.is_alive():
