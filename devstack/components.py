@@ -45,9 +45,12 @@ class Ports:
 
     @property
     def weed(self) -> dict[str, int]:
-        """SeaweedFS's internal servers (master, volume, filer) and their gRPC ports."""
+        """SeaweedFS's internal servers (master, volume, filer, admin) and their gRPC ports. `weed mini` starts
+        its admin server even with its UI off, on 23646 and 33646 unless told otherwise: one stack then held
+        23646 and another's admin server took the next free port, which was a third stack's Kafka port."""
         names = ["master", "volume", "filer", "master.grpc", "volume.grpc", "filer.grpc", "s3.grpc"]
-        return {name: self.base + 4 + i for i, name in enumerate(names)}
+        ports = {name: self.base + 4 + i for i, name in enumerate(names)}
+        return {**ports, "admin": self.base + 17, "admin.grpc": self.base + 18}
 
     @property
     def web(self) -> int:
