@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 
 from services.producer.arrays import keep_pandas_out
+from services.producer.malloc_tuning import keep_freed_memory
 from services.producer.read_workers import Readers, ReadFailed, wanted
 from services.producer.replay import Replayer, ReplayOptions
 from services.producer.selection import parse_month
@@ -132,6 +133,7 @@ def _is_local(target: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     keep_pandas_out()
+    keep_freed_memory()
     args = parse_args(argv)
     settings = load_settings(ProducerSettings)
     if args.no_sign_request:

@@ -35,7 +35,8 @@ _US_TIME = (
 )
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
 _digest = operator.methodcaller("digest")
-_HEX = np.frombuffer(b"0123456789abcdef", np.uint8)
+_HEX_PAIRS = np.frombuffer("".join(f"{byte:02x}" for byte in range(256)).encode(), np.uint16)
+"""each byte's two hex digits, as the uint16 holding them in memory order"""
 _ESCAPED = np.zeros(256, bool)
 _ESCAPED[[*range(0x20), 0x22, 0x5C]] = True  # what msgspec escapes in a JSON string
 _STATION_REFUSED = _ESCAPED.copy()
@@ -105,8 +106,12 @@ def local_times(column: Any) -> tuple[Any, Any]:
             continue
         rows = np.flatnonzero(lengths == length)
         starts = offsets[:-1][rows]
+        # every value of this length (the usual column): its bytes as a rows x length view, read by strides
+        matrix = data[offsets[0] : offsets[-1]].reshape(n, length) if len(rows) == n else None
 
-        def char(position: int, starts: Any = starts) -> Any:
+        def char(position: int, starts: Any = starts, matrix: Any = matrix) -> Any:
+            if matrix is not None:
+                return matrix[:, position]
             return data[starts + position]  # one byte per row: no rows x length matrix (memory)
 
         def number(*positions: int, char: Any = char) -> Any:
@@ -169,7 +174,7 @@ _HOURS: dict[int, tuple[int, bool]] = {}
 def new_york_to_utc(local: Any) -> tuple[Any, Any]:
     """(UTC µs, whether the wall-clock time names one instant) with `trip_rows`' own per-hour offsets; a
     time in the hour repeated in autumn or skipped in spring is left to the exact path."""
-    hours, where = np.unique(local // _HOUR_US, return_inverse=True)
+    hours, where = _distinct(local // _HOUR_US)
     first = np.empty(len(hours), np.int64)
     single = np.empty(len(hours), bool)
     for i, hour in enumerate(hours.tolist()):
@@ -194,9 +199,7 @@ def event_ids(trip: Any, suffix: bytes) -> Any:
     digests = digests.copy()
     digests[:, 6] = (digests[:, 6] & 0x0F) | 0x50  # version 5
     digests[:, 8] = (digests[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexed = np.empty((len(digests), 32), np.uint8)
-    hexed[:, 0::2] = _HEX[digests >> 4]
-    hexed[:, 1::2] = _HEX[digests & 0x0F]
+    hexed = _HEX_PAIRS[digests].view(np.uint8)  # (n, 32): one lookup per byte
     text = np.full((len(digests), 36), 45, np.uint8)  # "-"
     for begin, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
         text[:, at : at + end - begin] = hexed[:, begin:end]
@@ -224,6 +227,12 @@ def json_floats(values: Any, n: int) -> Any:
     hundred stations), so each distinct value is encoded once: distinct by its bits (-0.0 is not 0.0)."""
     if values is None:
         return strings(["null"] * n)
-    distinct, where = np.unique(values.view(np.int64), return_inverse=True)
+    distinct, where = _distinct(values.view(np.int64))
     text = binaries(msgspec.json.encode(distinct.view(np.float64).tolist())[1:-1].split(b","), pa.string())
-    return text.take(arrow(where.astype(np.int64, copy=False)))
+    return text.take(arrow(where))
+
+
+def _distinct(values: Any) -> tuple[Any, Any]:
+    """(the distinct int64 values, where each value is among them), by hashing (Arrow), not `np.unique`'s sort."""
+    encoded = pc.dictionary_encode(arrow(values))
+    return encoded.dictionary.to_numpy(), encoded.indices.to_numpy()

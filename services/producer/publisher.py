@@ -38,7 +38,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from services.producer.arrays import arrow
-from services.producer.batches import BuiltBatch
+from services.producer.batches import BuiltBatch, Records
 from shared import limits
 from shared.frames import FrameBuilder
 
@@ -51,7 +51,7 @@ BUILDING = 4
 class Frames(FrameBuilder):
     """`FrameBuilder` fed a block of events at once: the same frames, cut by lengths, no per-event call."""
 
-    def add_many(self, partitions: Any, events: Any) -> Iterator[tuple[int, bytes]]:
+    def add_many(self, partitions: Any, events: Any) -> Iterator[tuple[int, bytes | memoryview]]:
         """`add` of each event (an Arrow binary array) to its partition (a numpy array), in order: the frames
         closed, partition by partition."""
         order = np.argsort(partitions, kind="stable")
@@ -62,7 +62,7 @@ class Frames(FrameBuilder):
         for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
             yield from self._add_run(int(ordered[begin]), taken.slice(begin, end - begin), lengths[begin:end])
 
-    def _add_run(self, partition: int, events: Any, lengths: Any) -> Iterator[tuple[int, bytes]]:
+    def _add_run(self, partition: int, events: Any, lengths: Any) -> Iterator[tuple[int, bytes | memoryview]]:
         """One partition's events in order: the frames `add` would close (joined by Arrow, a call for all of
         them), the rest left open as `add` leaves it. A frame opened by `add` on a partition with none open
         counts 2 + len + 1 bytes for its first event, one opened by an overflow 2 + len: kept here."""
@@ -95,10 +95,23 @@ class Frames(FrameBuilder):
             fresh = end - begin == self.max_events
             begin = end
         if ends:
-            offsets = arrow(np.array([at, *ends], np.int32) - at)
-            joined = pc.binary_join(pa.ListArray.from_arrays(offsets, events.slice(at, ends[-1] - at)), b",")
-            for frame in pc.binary_join_element_wise(b"[", joined, b"]", b"").to_pylist():
-                yield partition, frame
+            # one join for all the frames: each event with "[" before a frame's first and "]" or "," after it,
+            # so the frames lie one after the other in the result's bytes, each handed on as a view of them
+            stops = np.array(ends, np.int64) - at
+            firsts = np.zeros(stops[-1], bool)
+            firsts[np.r_[0, stops[:-1]]] = True
+            lasts = np.zeros(stops[-1], bool)
+            lasts[stops - 1] = True
+            joined = pc.binary_join_element_wise(
+                pc.if_else(arrow(firsts), b"[", b""),
+                events.slice(at, stops[-1]),
+                pc.if_else(arrow(lasts), b"]", b","),
+                b"",
+            )
+            where = np.frombuffer(joined.buffers()[1], np.int32)[joined.offset : joined.offset + len(joined) + 1]
+            data = memoryview(joined.buffers()[2])
+            for begin_at, end_at in zip(where[np.r_[0, stops[:-1]]].tolist(), where[stops].tolist(), strict=True):
+                yield partition, data[begin_at:end_at]
 
 
 @dataclass
@@ -132,7 +145,7 @@ class Publisher:
         zstd_level: int | None = None,
     ) -> None:
         """`new_batch`: makes an empty batch (default: the producer's `create_batch`); with `zstd_level`,
-        uncompressed ones (`batches.plain_batch`) compressed at that level in the build thread."""
+        uncompressed ones (`batches.Records`, or `batches.plain_batch`) compressed at that level in the build thread."""
         self.kafka = kafka
         self._new_batch = new_batch or kafka.create_batch
         self._zstd_level = zstd_level
@@ -218,7 +231,7 @@ class Publisher:
         await self._end_window(position, keep=0)
         return position
 
-    async def _append(self, tp: tuple[str, int], key: bytes | None, value: bytes) -> None:
+    async def _append(self, tp: tuple[str, int], key: bytes | None, value: bytes | memoryview) -> None:
         builder = self._open.get(tp)
         if builder is None:
             builder = self._open[tp] = self._new_batch()
@@ -231,7 +244,7 @@ class Publisher:
     async def _send(self, tp: tuple[str, int], builder: Any) -> None:
         """Build `builder` in the thread (an aiokafka `BatchBuilder`; anything else, a test's stand-in, is
         sent as it is), then send the batches built so far, in order."""
-        if not isinstance(builder, BatchBuilder):
+        if not isinstance(builder, BatchBuilder | Records):
             self._sent.append(await self.kafka.send_batch(builder, tp[0], partition=tp[1]))
             return
         if self._builder is None:

@@ -34,6 +34,7 @@ from typing import Any
 
 from services.producer.arrays import keep_pandas_out
 from services.producer.documents import Months
+from services.producer.malloc_tuning import keep_freed_memory
 from services.producer.progress import Progress, peak_rss_mb
 from services.producer.reading import ObjectResult, Reader
 from services.producer.settings import ProducerSettings
@@ -206,6 +207,7 @@ def _forked_worker(number: int, jobs: Any, tasks: Any, results: Any) -> None:
 def _worker(number: int, job: Job, tasks: Any, results: Any) -> None:
     """One reading process: objects from `tasks` until a None, then its runs."""
     keep_pandas_out()
+    keep_freed_memory()
     configure_logging(job.settings.log_level, job.settings.log_format)
     _exit_with_parent()
     _read(number, job, tasks, results)

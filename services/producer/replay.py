@@ -31,7 +31,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from services.producer.batches import ZSTD_LEVEL, plain_batch
+from services.producer.batches import ZSTD_LEVEL, Records
 from services.producer.checkpoint import Checkpoint, Position, fingerprint
 from services.producer.documents import Months, csv_members, skipped_member
 from services.producer.opening_stock import OpeningStock
@@ -316,7 +316,7 @@ class Replayer:
         if self.settings.producer_compression != "zstd":
             return {}
         max_bytes = self.settings.max_batch_bytes
-        return {"new_batch": lambda: plain_batch(max_bytes), "zstd_level": ZSTD_LEVEL}
+        return {"new_batch": lambda: Records(max_bytes), "zstd_level": ZSTD_LEVEL}
 
     @staticmethod
     def _head(checkpoint: Checkpoint, position: Position, stock: list[tuple[bytes, bytes]]) -> Iterator[Item]:

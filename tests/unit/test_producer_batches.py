@@ -3,7 +3,8 @@
 Against aiokafka's own path (a `BatchBuilder` filled, given the producer state by the sender, then built
 in the sender): the same bytes, for each compression, with a producer state written after the build;
 aiokafka's reader finds the CRC valid, the state and the records. zstd compressed here from an
-uncompressed batch: at aiokafka's level 3 its very bytes, at ours the same records. And the publisher,
+uncompressed batch, or from `Records` (values kept as given, encoded here): at aiokafka's level 3 its very
+bytes, at ours the same records. And the publisher,
 whose full batches go through the build thread, hands aiokafka the same records per partition in the
 same order as it does with batches sent as they are (`test_producer_blocks.py`'s stand-in), on real
 events, with aiokafka's zstd and with ours.
@@ -12,17 +13,19 @@ events, with aiokafka's zstd and with ours.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import io
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBatch
 
-from services.producer.batches import ZSTD_LEVEL, BuiltBatch, plain_batch
+from services.producer.batches import ZSTD_LEVEL, BuiltBatch, Records, plain_batch
 from services.producer.publisher import Publisher
 from services.producer.reading import micros
 from services.producer.row_reader import Plausible, read_document
@@ -50,7 +53,8 @@ def filled(codec: int, values: list[bytes], size: int = 1024 * 1024) -> BatchBui
 
 
 @pytest.mark.parametrize("codec", list(CODECS))
-def test_a_batch_built_in_a_thread_is_the_batch_aiokafka_builds(codec: str) -> None:
+def test_a_batch_built_in_a_thread_is_the_batch_aiokafka_builds(codec: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gzip, "time", SimpleNamespace(time=lambda: 1_700_000_000.0))  # gzip's header holds the time
     values = real_events()[:1500]
     theirs = filled(CODECS[codec], values)
     theirs._set_producer_state(*STATE)  # what the sender does, then it builds
@@ -103,6 +107,39 @@ def test_records_that_do_not_shrink_are_compressed_as_aiokafka_compresses_them()
     assert bytes(built._build()) == bytes(theirs._build())
 
 
+@pytest.mark.parametrize("size", [300, 4096, 64 * 1024, 1024 * 1024])
+def test_records_compressed_here_are_the_batch_aiokafka_builds_at_its_level(size: int) -> None:
+    """`Records` (values kept, encoded in the build thread) against a zstd `BatchBuilder` given the same records
+    and times: the same "full" answers, at 300 bytes (full at the first record after the first) up to 1 MiB,
+    and at aiokafka's level the same bytes; keys and views of a larger buffer are records too."""
+    values = real_events()[:3000]
+    stream = b"".join(values)
+    views, at = [], 0
+    for value in values:
+        views.append(memoryview(stream)[at : at + len(value)])
+        at += len(value)
+    theirs, ours = filled(CODECS["zstd"], [], size), Records(size)
+    for offset, (value, view) in enumerate(zip(values, views, strict=True)):
+        key = None if offset % 3 else value[: offset % 7]
+        timestamp = 1_700_000_000_000 + 3 * offset
+        answer = theirs.append(timestamp=timestamp, key=key, value=value)
+        assert (answer is None) == (ours.append(timestamp=timestamp, key=key, value=view) is None), offset
+        if answer is None:
+            break
+    assert ours.record_count() == theirs.record_count() >= 1
+    theirs._set_producer_state(*STATE)
+    built = BuiltBatch(ours, 3)
+    built._set_producer_state(*STATE)
+    assert bytes(built._build()) == bytes(theirs._build())
+    at_ours = BuiltBatch(ours, ZSTD_LEVEL)
+    at_ours._set_producer_state(*STATE)
+    batch = DefaultRecordBatch(bytes(at_ours._build()))
+    assert batch.validate_crc()
+    assert [(record.key, record.value) for record in batch] == [
+        (record.key, record.value) for record in DefaultRecordBatch(bytes(theirs._build()))
+    ]
+
+
 class BuildingKafka(PlainKafka):
     """aiokafka's side of `send_batch`: real `BatchBuilder`s (64 KiB, zstd); a batch handed over gets its
     producer state (the partition's sequence) and is read back by aiokafka's reader."""
@@ -139,15 +176,21 @@ async def test_the_publisher_sends_what_it_sent_before_through_the_build_thread(
             sorter.add((micros(item.event_time), item.event_id, (item.station_id or "").encode(), encode(item)))
     runs = sorter.finish()
     sent = {}
-    for how, kafka in (("plain", PlainKafka()), ("aiokafka's zstd", BuildingKafka()), ("ours", BuildingKafka())):
-        ours = how == "ours"
+    ways = {
+        "plain": None,
+        "aiokafka's zstd": None,
+        "ours": BuildingKafka.plain_batch,
+        "records": lambda: Records(64 * 1024),
+    }
+    for how, new_batch in ways.items():
+        kafka = PlainKafka() if how == "plain" else BuildingKafka()
         publisher = Publisher(
             kafka,
             1000,
             frame_topics=frozenset({topics.RAW}),
             frame_events=50,
-            new_batch=BuildingKafka.plain_batch if ours else None,
-            zstd_level=ZSTD_LEVEL if ours else None,
+            new_batch=new_batch,
+            zstd_level=ZSTD_LEVEL if new_batch is not None else None,
         )
         await publisher.prepare([topics.RAW])
         end = await publisher.publish_blocks(topics.RAW, merge_blocks(runs), 0)
@@ -155,5 +198,6 @@ async def test_the_publisher_sends_what_it_sent_before_through_the_build_thread(
         sent[how] = kafka.sent
     assert sent["aiokafka's zstd"] == sent["plain"]
     assert sent["ours"] == sent["plain"]
+    assert sent["records"] == sent["plain"]
     frames = list(itertools.chain.from_iterable(sent["ours"].values()))
     assert len(frames) > 100  # many frames, in many batches per partition
