@@ -35,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from services.producer.arrays import arrow, binaries
+from services.producer.arrays import arrow, binaries, strings
 from services.producer.columnar_values import (
     coordinate_values,
     event_ids,
@@ -219,14 +219,17 @@ class _Chunks:
         rows = np.flatnonzero(plain)
         if not len(rows):
             return plain, SCHEMA.empty_table()
-        take = arrow(rows)
-        strings = {field: values.take(take) for field, values in strings.items()}
-        trip = self._trip_ids(columns["start_time"].take(take), strings)
+        if len(rows) < n:  # the plain rows only (a chunk whose rows are all plain, the usual one, as it is)
+            take = arrow(rows)
+            strings = {field: values.take(take) for field, values in strings.items()}
+            trip = self._trip_ids(columns["start_time"].take(take), strings)
+        else:
+            trip = self._trip_ids(columns["start_time"], strings)
         lines = pc.cast(arrow(rows + line), pa.string())
         source = pc.binary_join_element_wise(self.source_json.decode(), lines, '"', "")
         records: list[pa.Table] = []
         for kind, times in (("start", start_utc), ("end", end_utc)):
-            moments = times[rows]
+            moments = times[rows] if len(rows) < n else times
             keep = np.ones(len(rows), bool)
             if self.start_us is not None:
                 keep &= moments >= self.start_us
@@ -245,7 +248,7 @@ class _Chunks:
                     moments[keep],
                     kept(trip),
                     {field: kept(values) for field, values in strings.items()},
-                    {field: values[rows][keep] for field, values in coordinates.items()},
+                    {field: (values[rows] if len(rows) < n else values)[keep] for field, values in coordinates.items()},
                     kept(source),
                 )
             )
@@ -278,33 +281,49 @@ class _Chunks:
         keys = (
             pc.cast(pc.fill_null(station, ""), pa.binary()) if station is not None else binaries([b""] * len(moments))
         )
-        payloads = pc.binary_join_element_wise(
-            '{"event_id":"',
-            ids,
-            '","trip_id":"',
-            trip,
-            f'","kind":"{kind}","event_time":"',
-            iso_times(moments),
-            'Z","station_id":',
-            json_strings(station, len(moments)),
-            ',"station_name":',
-            json_strings(name, len(moments)),
-            ',"lat":',
-            json_floats(coordinates.get(f"{side}_lat"), len(moments)),
-            ',"lon":',
-            json_floats(coordinates.get(f"{side}_lon"), len(moments)),
-            ',"bike_id":',
-            json_strings(strings.get("bike_id"), len(moments)),
-            ',"rideable_type":',
-            json_strings(strings.get("rideable_type"), len(moments)),
-            ',"count":1,"source":',
-            source,
-            "}",
-            "",
-        )
+        json = _Json('{"event_id":"')
+        json.column(ids, '","trip_id":"')
+        json.column(trip, f'","kind":"{kind}","event_time":"')
+        json.column(iso_times(moments), 'Z","station_id":')
+        json.string(station, ',"station_name":')
+        json.string(name, ',"lat":')
+        json.column(json_floats(coordinates.get(f"{side}_lat"), len(moments)), ',"lon":')
+        json.column(json_floats(coordinates.get(f"{side}_lon"), len(moments)), ',"bike_id":')
+        json.string(strings.get("bike_id"), ',"rideable_type":')
+        json.string(strings.get("rideable_type"), ',"count":1,"source":')
+        json.column(source, "}")
+        payloads = json.joined(len(moments))
         return pa.Table.from_arrays(
             [arrow(moments, pa.int64()), ids, keys, pc.cast(payloads, pa.binary())], schema=SCHEMA
         )
+
+
+class _Json:
+    """The pieces of an event's JSON, joined by Arrow in one call: text between columns, as few pieces as the
+    values allow. A string column without nulls goes in as it is, between quotes added to the text around
+    it; one with nulls as `json_strings` (`"value"` or `null`); none at all as the text `null`."""
+
+    def __init__(self, text: str) -> None:
+        self.pieces: list[Any] = []
+        self.text = text
+
+    def column(self, values: Any, text: str) -> None:
+        self.pieces += [self.text, values]
+        self.text = text
+
+    def string(self, values: Any, text: str) -> None:
+        if values is None:
+            self.text += "null" + text
+        elif values.null_count == 0:
+            self.text += '"'
+            self.column(values, '"' + text)
+        else:
+            self.column(json_strings(values, len(values)), text)
+
+    def joined(self, n: int) -> Any:
+        if not self.pieces:
+            return strings([self.text] * n)
+        return pc.binary_join_element_wise(*self.pieces, self.text, "")
 
 
 def _well_formed(chunk: bytes, raw: Any, ends: Any) -> bool:

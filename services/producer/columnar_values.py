@@ -174,10 +174,28 @@ _HOURS: dict[int, tuple[int, bool]] = {}
 def new_york_to_utc(local: Any) -> tuple[Any, Any]:
     """(UTC µs, whether the wall-clock time names one instant) with `trip_rows`' own per-hour offsets; a
     time in the hour repeated in autumn or skipped in spring is left to the exact path."""
-    hours, where = _distinct(local // _HOUR_US)
+    if not len(local):
+        return local, np.zeros(0, bool)
+    hour = local // _HOUR_US
+    low, high = int(hour.min()), int(hour.max())
+    if high - low < SPAN_HOURS:  # a chunk's few weeks: one table of every hour in them, indexed by the hour
+        first, single = _per_hour(range(low, high + 1))
+        at = hour - low
+    else:  # a chunk with a time far from the others (a wrong year): only its distinct hours
+        hours, at = _distinct(hour)
+        first, single = _per_hour(hours.tolist())
+    return local - first[at], single[at]
+
+
+SPAN_HOURS = 24 * 92
+"""the hours a chunk's times may span for a table of all of them, about three months (else its distinct hours)"""
+
+
+def _per_hour(hours: Any) -> tuple[Any, Any]:
+    """(UTC offset in µs, whether it is the only one) of each New York wall-clock hour (since 1970)."""
     first = np.empty(len(hours), np.int64)
     single = np.empty(len(hours), bool)
-    for i, hour in enumerate(hours.tolist()):
+    for i, hour in enumerate(hours):
         found = _HOURS.get(hour)
         if found is None:
             try:
@@ -188,7 +206,7 @@ def new_york_to_utc(local: Any) -> tuple[Any, Any]:
             if len(_HOURS) < 1_000_000:  # about a century of hours, as trip_rows' own cache
                 _HOURS[hour] = found
         first[i], single[i] = found
-    return local - first[where], single[where]
+    return first, single
 
 
 def event_ids(trip: Any, suffix: bytes) -> Any:
