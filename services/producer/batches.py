@@ -31,9 +31,10 @@ import time
 from typing import Any
 
 import cramjam
+import google_crc32c
 from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record.default_records import DefaultRecordBase
-from aiokafka.record.util import calc_crc32c, encode_varint, size_of_varint
+from aiokafka.record.util import encode_varint, size_of_varint
 
 _CRC = struct.Struct(">I")
 _CRC_AT = 17
@@ -149,7 +150,10 @@ class BuiltBatch:
         self._write_crc()
 
     def _write_crc(self) -> None:
-        _CRC.pack_into(self._buffer, _CRC_AT, calc_crc32c(memoryview(self._buffer)[_CRC_FROM:]))
+        # the CRC-32C aiokafka's `calc_crc32c` gives, from google-crc32c's hardware one: 25 GB/s instead of 1.3
+        # (twice a batch: here, then on the loop once the sender has set the producer state). It takes only
+        # immutable bytes: the copy of a compressed batch (about 110 KB) costs less than the CRC it replaces.
+        _CRC.pack_into(self._buffer, _CRC_AT, google_crc32c.value(bytes(memoryview(self._buffer)[_CRC_FROM:])))
 
     def _build(self) -> bytearray:
         return self._buffer

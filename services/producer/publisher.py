@@ -54,7 +54,8 @@ class Frames(FrameBuilder):
     def add_many(self, partitions: Any, events: Any) -> Iterator[tuple[int, bytes | memoryview]]:
         """`add` of each event (an Arrow binary array) to its partition (a numpy array), in order: the frames
         closed, partition by partition."""
-        order = np.argsort(partitions, kind="stable")
+        small = partitions.astype(np.uint8) if len(partitions) and int(partitions.max()) < 256 else partitions
+        order = np.argsort(small, kind="stable")  # a radix sort for 8-bit numbers
         ordered = partitions[order]
         starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
         taken = events.take(arrow(order))
@@ -98,14 +99,18 @@ class Frames(FrameBuilder):
             # one join for all the frames: each event with "[" before a frame's first and "]" or "," after it,
             # so the frames lie one after the other in the result's bytes, each handed on as a view of them
             stops = np.array(ends, np.int64) - at
-            firsts = np.zeros(stops[-1], bool)
-            firsts[np.r_[0, stops[:-1]]] = True
-            lasts = np.zeros(stops[-1], bool)
-            lasts[stops - 1] = True
+            n = int(stops[-1])
+            opens = np.zeros(n + 1, np.int32)  # offsets of the "[" column: one byte at each frame's first event
+            opens[np.r_[0, stops[:-1]] + 1] = 1
+            np.cumsum(opens, out=opens)
+            after = np.full(n, ord(","), np.uint8)
+            after[stops - 1] = ord("]")
             joined = pc.binary_join_element_wise(
-                pc.if_else(arrow(firsts), b"[", b""),
-                events.slice(at, stops[-1]),
-                pc.if_else(arrow(lasts), b"]", b","),
+                pa.Array.from_buffers(pa.binary(), n, [None, pa.py_buffer(opens), pa.py_buffer(b"[" * len(stops))]),
+                events.slice(at, n),
+                pa.Array.from_buffers(
+                    pa.binary(), n, [None, pa.py_buffer(np.arange(n + 1, dtype=np.int32)), pa.py_buffer(after)]
+                ),
                 b"",
             )
             where = np.frombuffer(joined.buffers()[1], np.int32)[joined.offset : joined.offset + len(joined) + 1]

@@ -32,7 +32,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from services.producer.batches import ZSTD_LEVEL, Records
-from services.producer.checkpoint import Checkpoint, Position, fingerprint
+from services.producer.checkpoint import BackgroundSaves, Checkpoint, Position, fingerprint
 from services.producer.documents import Months, csv_members, skipped_member
 from services.producer.opening_stock import OpeningStock
 from services.producer.progress import Progress, peak_rss_mb
@@ -278,10 +278,33 @@ class Replayer:
         self.report.stock_events = len(stock)
         total = position.letters + len(stock) + position.events  # an upper bound when sharded
 
+        saves = BackgroundSaves(checkpoint)
+
         def acked(at: int) -> None:
             position.published = at
-            checkpoint.save(position)
+            saves.save(position)
 
+        try:
+            end, begin = await self._publish_sequence(checkpoint, position, options, runs, stock, mine, total, acked)
+        except BaseException:
+            saves.close(check=False)
+            raise
+        saves.close()
+        self.report.published = end - begin
+        EVENTS.inc(self.report.published)
+
+    async def _publish_sequence(
+        self,
+        checkpoint: Checkpoint,
+        position: Position,
+        options: ReplayOptions,
+        runs: list[Path],
+        stock: list[tuple[bytes, bytes]],
+        mine: Callable[[bytes], bool],
+        total: int,
+        acked: Callable[[int], None],
+    ) -> tuple[int, int]:
+        """(end, begin) positions of what was published: the rest of the sequence from the saved position."""
         publisher = Publisher(
             self.kafka,
             self.settings.window_events,
@@ -308,8 +331,7 @@ class Replayer:
         else:
             sequence = itertools.islice(self._sequence(checkpoint, position, runs, stock, mine), begin, None)
             end = await publisher.publish(sequence, begin, pacer)
-        self.report.published = end - begin
-        EVENTS.inc(self.report.published)
+        return end, begin
 
     def _compression(self) -> dict[str, Any]:
         """zstd at `batches.ZSTD_LEVEL` (aiokafka's own is fixed at 3); other codecs as aiokafka builds them."""
