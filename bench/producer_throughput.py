@@ -30,15 +30,13 @@ two tool runs against one producer run, says more about the moment than about th
 figure is in the notes; the table gives the medians and the ratios of the medians, and a last line the
 ratio against the fastest and the slowest tool run. The 1-minute load average is read before each run.
 
-This module also holds `write_workload`, the generator the producer's tests use.
+The workload comes from `bench.producer_workload` (the producer's scale tests use it too).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import itertools
 import json
 import os
 import platform
@@ -49,96 +47,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bench.producer_workload import Workload, write_workload
 from devstack import paths
 from devstack.stack import Stack, free_ports
 from services.producer.progress import wait_with_peak_rss
 from services.producer.row_reader import Plausible, read_document
 from shared import topics
 from shared.events import TripEvent, encode
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SOURCES = {
-    "JC-202102": (DATA / "eveshi__postpandemic-citi-bike-usage" / "JC-202102-citibike-tripdata.csv", 2021, 2),
-    "201801-1": (
-        DATA / "EDA-GRUPO-5__EDA-2020-20-Reto-4-SEC-4-Grupo-5" / "Data" / "201801-1-citibike-tripdata.csv",
-        2018,
-        1,
-    ),
-}
-TIME_COLUMNS = {"started_at", "ended_at", "starttime", "stoptime"}
-
-
-@dataclass(frozen=True)
-class Workload:
-    files: list[Path]
-    rows: int
-
-
-def _month(index: int) -> datetime:
-    """Month `index` of the workload, from 2014-01: 2 million events fill about 11 years, before today."""
-    year, month = divmod(2014 * 12 + index, 12)
-    return datetime(year, month + 1, 1)  # noqa: DTZ001 - New York wall-clock, as in the files
-
-
-def _parsed(path: Path) -> tuple[list[str], list[list[str]], list[int], list[list[datetime]]]:
-    with path.open(newline="") as f:
-        table = list(csv.reader(f))
-    header = table[0]
-    columns = [i for i, name in enumerate(header) if name in TIME_COLUMNS]
-    times = [[datetime.fromisoformat(row[i]) for i in columns] for row in table[1:]]
-    return header, table[1:], columns, times
-
-
-def write_workload(directory: Path, events: int, sources: tuple[str, ...] = ("JC-202102", "201801-1")) -> Workload:
-    """Monthly CSV files (`YYYYMM-citibike-tripdata.csv`, from 2014-01 on) holding at least `events` events."""
-    directory.mkdir(parents=True, exist_ok=True)
-    parsed = {name: _parsed(SOURCES[name][0]) for name in sources}
-    files: list[Path] = []
-    rows = 0
-    for index in itertools.count():
-        if 2 * rows >= events:
-            break
-        name = sources[index % len(sources)]
-        _, year, month = SOURCES[name]
-        header, body, time_columns, times = parsed[name]
-        shift = _month(index) - datetime(year, month, 1)  # noqa: DTZ001
-        target = _month(index)
-        path = directory / f"{target:%Y%m}-citibike-tripdata.csv"
-        with path.open("w", newline="") as out:
-            writer = csv.writer(out)
-            writer.writerow(header)
-            suffix = f"-{index}" if "ride_id" in header else None
-            for row in _shifted(body, times, time_columns, shift, suffix):
-                writer.writerow(row)
-                rows += 1
-                if 2 * rows >= events:
-                    break
-        files.append(path)
-    return Workload(files, rows)
-
-
-def _shifted(
-    body: list[list[str]], times: list[list[datetime]], columns: list[int], shift: timedelta, id_suffix: str | None
-) -> Iterator[list[str]]:
-    for row, moments in zip(body, times, strict=True):
-        out = list(row)
-        for i, moment in zip(columns, moments, strict=True):
-            out[i] = (moment + shift).isoformat(" ")
-        if id_suffix is not None:
-            out[0] = row[0] + id_suffix
-        yield out
-
-
-# --- the benchmark ----------------------------------------------------------------------------------
-
 
 COMPILED = {"PYTHONPYCACHEPREFIX": str(paths.LOCAL / "pycache")}
 """the producer reads its modules' bytecode from a cache of its own under .local (nothing is written into
@@ -294,10 +215,10 @@ def main() -> None:
         warm_up(stack, workload, root / "warm-up")
         load_before = os.getloadavg()
         for _ in range(args.repeats):  # interleaved, so that the machine's ups and downs reach both alike
-            tools.append((os.getloadavg()[0], broker_tool(stack, 2 * workload.rows, size)))
+            tools.append(tool_run(stack, 2 * workload.rows, size))
             for run in plan:
                 runs[run].append(measure(stack, root, run))
-        tools.append((os.getloadavg()[0], broker_tool(stack, 2 * workload.rows, size)))
+        tools.append(tool_run(stack, 2 * workload.rows, size))
         naive_rate = asyncio.run(naive(stack.kafka.bootstrap, sample))
         load_after = os.getloadavg()
     finally:
@@ -317,7 +238,16 @@ class Measured:
     load: float
 
 
+def tool_run(stack: Stack, records: int, size: int) -> tuple[float, float]:
+    """(load average before, records/s) of one run of the broker tool, the page cache written back first."""
+    os.sync()
+    return os.getloadavg()[0], broker_tool(stack, records, size)
+
+
 def measure(stack: Stack, root: Path, run: Run) -> Measured:
+    """One producer run, the page cache written back first: the broker's writeback of the run before (the
+    tool writes about 750 MB) does not land in this one."""
+    os.sync()
     load = os.getloadavg()[0]
     log = root / f"producer-{run.workers}-{run.columnar}-{run.codec}-{run.compiled}.log"
     settings = {"producer_compression": run.codec} if run.codec else {}

@@ -1,7 +1,7 @@
 """The producer at scale against real Kafka: memory stays bounded whatever the input size, a run killed
 with SIGKILL resumes with no gap, and shards cover every row exactly once.
 
-The inputs are generated from the real trip files (bench/producer_throughput.write_workload: months
+The inputs are generated from the real trip files (bench/producer_workload.write_workload: months
 following each other, the 2021 rows unsorted). The full 2-million-event memory check is marked `scale`
 and runs with BIKESHARE_SCALE_TESTS=1; CI runs the 200,000-event variant with proportionally small runs.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.producer_throughput import write_workload
+from bench.producer_workload import write_workload
 from devstack.stack import Stack
 from services.producer.progress import descendants
 from shared import topics
