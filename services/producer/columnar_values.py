@@ -59,7 +59,7 @@ def _bytes_of(column: Any) -> tuple[Any, Any]:
 
 def _rows_holding(offsets: Any, data: Any, refused: Any) -> Any:
     """Rows whose value holds a byte of the `refused` table."""
-    at = np.flatnonzero(refused[data[offsets[0] : offsets[-1]]]) + offsets[0]
+    at = np.flatnonzero(np.take(refused, data[offsets[0] : offsets[-1]])) + offsets[0]  # take: 2x fancy indexing
     hit = np.zeros(len(offsets) - 1, bool)
     hit[np.searchsorted(offsets, at, side="right") - 1] = True
     return hit
@@ -74,7 +74,7 @@ def string_values(column: Any, station: bool, limit: int | None) -> tuple[Any, A
     if filled.any():
         firsts = data[offsets[:-1][filled]]
         lasts = data[offsets[1:][filled] - 1]
-        ok[filled] &= ~(_SPACE_EDGE[firsts] | _SPACE_EDGE[lasts])
+        ok[filled] &= ~(np.take(_SPACE_EDGE, firsts) | np.take(_SPACE_EDGE, lasts))
     missing = ~filled
     if station:
         ok &= lengths <= (limit or 0)  # bytes >= characters
@@ -152,7 +152,7 @@ def local_times(column: Any) -> tuple[Any, Any]:
             ok[rest] = True
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
-    days_in = _DAYS_IN_MONTH[np.where(month_ok, month, 0)] + (leap & (month == 2))
+    days_in = np.take(_DAYS_IN_MONTH, np.where(month_ok, month, 0)) + (leap & (month == 2))
     ok &= (year >= 1) & month_ok & (day >= 1) & (day <= days_in) & (hour <= 23) & (minute <= 59) & (second <= 59)
     days = _days_from_civil(np.where(ok, year, 1970), np.where(ok, month, 1), np.where(ok, day, 1))
     local = ((days * 24 + hour) * 60 + minute) * 60 + second
@@ -184,7 +184,7 @@ def new_york_to_utc(local: Any) -> tuple[Any, Any]:
     else:  # a chunk with a time far from the others (a wrong year): only its distinct hours
         hours, at = _distinct(hour)
         first, single = _per_hour(hours.tolist())
-    return local - first[at], single[at]
+    return local - np.take(first, at), np.take(single, at)
 
 
 SPAN_HOURS = 24 * 92
@@ -217,7 +217,7 @@ def event_ids(trip: Any, suffix: bytes) -> Any:
     digests = digests.copy()
     digests[:, 6] = (digests[:, 6] & 0x0F) | 0x50  # version 5
     digests[:, 8] = (digests[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexed = _HEX_PAIRS[digests].view(np.uint8)  # (n, 32): one lookup per byte
+    hexed = np.take(_HEX_PAIRS, digests).view(np.uint8)  # (n, 32): one lookup per byte
     text = np.full((len(digests), 36), 45, np.uint8)  # "-"
     for begin, end, at in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
         text[:, at : at + end - begin] = hexed[:, begin:end]
