@@ -246,12 +246,8 @@ class Publisher:
             if builder.append(key=key, value=value, timestamp=None) is None:
                 raise ValueError(f"a {len(value)}-byte message does not fit in an empty batch ({tp[0]})")
 
-    async def _send(self, tp: tuple[str, int], builder: Any) -> None:
-        """Build `builder` in the thread (an aiokafka `BatchBuilder`; anything else, a test's stand-in, is
-        sent as it is), then send the batches built so far, in order."""
-        if not isinstance(builder, BatchBuilder | Records):
-            self._sent.append(await self.kafka.send_batch(builder, tp[0], partition=tp[1]))
-            return
+    async def _send(self, tp: tuple[str, int], builder: BatchBuilder | Records) -> None:
+        """Build `builder` in the thread, then send the batches built so far, in order."""
         if self._builder is None:
             self._builder = ThreadPoolExecutor(1, thread_name_prefix="batch-builder")
         built = asyncio.get_running_loop().run_in_executor(self._builder, BuiltBatch, builder, self._zstd_level)

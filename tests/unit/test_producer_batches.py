@@ -4,10 +4,9 @@ Against aiokafka's own path (a `BatchBuilder` filled, given the producer state b
 in the sender): the same bytes, for each compression, with a producer state written after the build;
 aiokafka's reader finds the CRC valid, the state and the records. zstd compressed here from an
 uncompressed batch, or from `Records` (values kept as given, encoded here): at aiokafka's level 3 its very
-bytes, at ours the same records. And the publisher,
-whose full batches go through the build thread, hands aiokafka the same records per partition in the
-same order as it does with batches sent as they are (`test_producer_blocks.py`'s stand-in), on real
-events, with aiokafka's zstd and with ours.
+bytes, at ours the same records. And the publisher hands aiokafka the same records per partition in the
+same order with uncompressed batches (`test_producer_blocks.py`'s Kafka), aiokafka's zstd, ours from an
+uncompressed builder and ours from `Records`, on real events.
 """
 
 from __future__ import annotations

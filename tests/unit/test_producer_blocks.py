@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka.producer.message_accumulator import BatchBuilder
+from aiokafka.record.default_records import DefaultRecordBatch
 
+from services.producer.batches import BuiltBatch
 from services.producer.publisher import Publisher
 from services.producer.reading import micros
 from services.producer.row_reader import Plausible, read_document
@@ -54,24 +57,9 @@ def test_blocks_merge_as_records_do(runs: list[Path]) -> None:
     assert one_by_one == sorted(one_by_one)
 
 
-class Batch:
-    def __init__(self) -> None:
-        self.records: list[tuple[bytes | None, bytes]] = []
-        self.size = 0
-
-    def append(self, key: bytes | None, value: bytes, timestamp: None) -> object | None:
-        if self.records and self.size + len(value) > 64 * 1024:
-            return None
-        self.records.append((key, value))
-        self.size += len(value)
-        return object()
-
-    def record_count(self) -> int:
-        return len(self.records)
-
-
 class Kafka:
-    """What a publisher hands to aiokafka: batches per partition, in order."""
+    """What a publisher hands to aiokafka: batches per partition (aiokafka's own builder, uncompressed, 64 KiB),
+    built in the publisher's thread; their records are read back in order."""
 
     def __init__(self) -> None:
         self.sent: dict[tuple[str, int], list[tuple[bytes | None, bytes]]] = {}
@@ -79,11 +67,13 @@ class Kafka:
     async def partitions_for(self, topic: str) -> set[int]:
         return {0, 1, 2, 3, 4}
 
-    def create_batch(self) -> Batch:
-        return Batch()
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder(64 * 1024, 0)
 
-    async def send_batch(self, builder: Batch, topic: str, partition: int) -> asyncio.Future[None]:
-        self.sent.setdefault((topic, partition), []).extend(builder.records)
+    async def send_batch(self, builder: BuiltBatch, topic: str, partition: int) -> asyncio.Future[None]:
+        batch = DefaultRecordBatch(bytes(builder._build()))
+        assert batch.validate_crc()
+        self.sent.setdefault((topic, partition), []).extend((record.key, record.value) for record in batch)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.set_result(None)
         return future
