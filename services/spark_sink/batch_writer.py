@@ -19,12 +19,8 @@ intervals, then on a second connection the changed stations' history and sink_ba
 the next batch's first half does (one second half in flight at most; a note a crash leaves behind is
 applied at the next start, `apply_pending()`).
 
-Every attempt runs under a watch (`_guarded`): asyncpg's COPY waits for the socket to accept more data
-with no timeout, and a connection lost while that wait is pending never wakes it (the loss resolves
-the query's waiter, not the write-flow event), so a Postgres killed in the middle of a large COPY left
-the batch hanging for ever with nothing logged. The watch cancels the attempt as soon as the
-connection is closed, or when the attempt outlives `write_timeout_s` (a half-open connection), and
-turns both into a transient `PostgresLost` that the retry loop handles like any lost connection.
+Every attempt runs under the watch of its connection (`guarded_connection`): a connection closed under a
+COPY, or an attempt outliving `write_timeout_s`, becomes a transient `PostgresLost` the retries handle.
 """
 
 from __future__ import annotations
@@ -39,13 +35,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg
 import pyarrow.compute as pc
 from prometheus_client import Counter, Gauge
 from pyspark.sql import DataFrame
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_delay, wait_exponential
 
 from services.spark_sink import quarantine
+from services.spark_sink.guarded_connection import GuardedConnection
 from services.spark_sink.handed_over import note_handed_over
 from services.spark_sink.postgres_writer import BatchResult, Staged, apply_pending
 from services.spark_sink.quarantine import Quarantined
@@ -62,21 +58,8 @@ RETRIES = Counter("sink_write_retries_total", "Batch writes retried after a tran
 LAST_BATCH_SECONDS = Gauge("sink_last_batch_seconds", "Wall time of the last micro-batch write")
 
 
-WATCH_S = 0.5
-"""How often a running write checks that its connection is still open."""
-
-SESSION_SETTINGS = {"work_mem": "64MB", "temp_buffers": "256MB", "jit": "off"}
-"""The writer's session: a 235,000-event batch sorts and hashes in memory (at the default 4 MB its sorts
-spilled to disk), its temporary tables stay in memory, and no plan is JIT-compiled (150-200 ms a batch
-for queries that run once)."""
-
-
 class WriteFailed(Exception):
     """A batch's write failed for good (past the retry deadline, or a bug); the message names the batch."""
-
-
-class PostgresLost(ConnectionError):
-    """A write attempt abandoned because its connection closed under it or it outlived its deadline."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +98,8 @@ class BatchWriter:
         """Where a pipelined writer notes the batch it takes over (`handed_over`); needed for its restart."""
         self.last: BatchResult | None = None
         self.last_timings: Timings | None = None
-        self._write_lost: str | None = None
-        self._apply_lost: str | None = None
-        self._conn: asyncpg.Connection | None = None
-        self._model_conn: asyncpg.Connection | None = None
+        self._writes = GuardedConnection(dsn, write_timeout_s)
+        self._history = GuardedConnection(dsn, write_timeout_s)
         """The pipelined writer's second connection, for the history's half."""
         self._applies: list[asyncio.Task[list[int]]] = []
         self._apply_failure: str | None = None
@@ -131,11 +112,11 @@ class BatchWriter:
     @property
     def postgres_lost(self) -> str | None:
         """Why the last write attempt (either half) failed while it is being retried; None when writing works."""
-        return self._write_lost or self._apply_lost
+        return self._writes.lost or self._history.lost
 
     @postgres_lost.setter
     def postgres_lost(self, why: str | None) -> None:
-        self._write_lost = why
+        self._writes.lost = why
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -271,16 +252,14 @@ class BatchWriter:
                 state.upcoming_sleep,
                 extra={"topic": topics.CLEAN, "batch_id": label},
             )
-            self._apply_lost = f"{type(exc).__name__}: {exc}"
-            if self._model_conn is not None:
-                self._model_conn.terminate()
-                self._model_conn = None
+            self._history.lost = f"{type(exc).__name__}: {exc}"
+            self._history.drop()
 
         async for attempt in self._retrying(before_sleep=lost):
             with attempt:
-                conn = await self._connection("_model_conn")
-                applied = await self._guarded(label, apply_pending(conn), "_model_conn")
-        self._apply_lost = None
+                conn = await self._history.connect()
+                applied = await self._history.run(label, apply_pending(conn))
+        self._history.lost = None
         return applied
 
     def apply_pending(self) -> list[int]:
@@ -307,7 +286,7 @@ class BatchWriter:
     async def _has_batch(self, batch_id: int) -> bool:
         async for attempt in self._retrying():
             with attempt:
-                conn = await self._connection()
+                conn = await self._writes.connect()
                 found = await conn.fetchval("SELECT true FROM sink_batches WHERE batch_id = $1", batch_id)
         return bool(found)
 
@@ -327,9 +306,8 @@ class BatchWriter:
             try:
                 self._run(self._drain_applies())  # the last history half, before its connection closes
             finally:
-                for conn in (self._conn, self._model_conn):
-                    if conn is not None:
-                        self._run(conn.close(timeout=5))
+                for link in (self._writes, self._history):
+                    self._run(link.close())
                 self._loop.call_soon_threadsafe(self._loop.stop)
                 self._thread.join(timeout=5)
                 if not self._thread.is_alive():
@@ -340,50 +318,6 @@ class BatchWriter:
         if self._applies:
             await asyncio.wait(self._applies)
         self._applies = []
-
-    async def _connection(self, slot: str = "_conn") -> asyncpg.Connection:
-        conn: asyncpg.Connection | None = getattr(self, slot)
-        if conn is None or conn.is_closed():
-            # command_timeout bounds each statement too (the watch bounds the whole attempt).
-            conn = await asyncpg.connect(
-                self.dsn, timeout=10, command_timeout=self.write_timeout_s, server_settings=SESSION_SETTINGS
-            )
-            setattr(self, slot, conn)
-        return conn
-
-    async def _guarded(self, batch_id: int, attempt: Coroutine[Any, Any, T], slot: str = "_conn") -> T:
-        """Run one write attempt on the connection in `slot`; abandon it (transient `PostgresLost`) once
-        that connection is closed or it has run `write_timeout_s`."""
-        current: asyncpg.Connection | None = getattr(self, slot)
-        if current is not None and current.is_closed():
-            setattr(self, slot, None)  # lost while idle: the attempt reconnects, the watch must not take it for a loss
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(attempt)
-        give_up = loop.time() + self.write_timeout_s
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=WATCH_S)
-            if done:
-                return task.result()
-            conn = getattr(self, slot)
-            if conn is not None and conn.is_closed():
-                why = "the connection to postgres closed during the write"
-            elif loop.time() > give_up:
-                why = f"the write did not finish within {self.write_timeout_s:g}s (BIKESHARE_SINK_WRITE_TIMEOUT_S)"
-            else:
-                continue
-            if slot == "_conn":
-                self._write_lost = why
-            else:
-                self._apply_lost = why
-            task.cancel()
-            # Cancelling unblocks asyncpg's COPY; whatever it raises on the way out is superseded by `why`.
-            await asyncio.wait({task}, timeout=5)
-            if task.done() and not task.cancelled():
-                task.exception()  # retrieved, so asyncio does not log it as never retrieved
-            if conn is not None:
-                conn.terminate()
-            setattr(self, slot, None)
-            raise PostgresLost(f"batch {batch_id}: {why}")
 
     async def _write_with_retries(
         self,
@@ -405,15 +339,15 @@ class BatchWriter:
                 state.upcoming_sleep,
                 extra={"topic": topics.CLEAN, "batch_id": batch_id},
             )
-            if self._conn is not None:
-                self._conn.terminate()
-                self._conn = None
+            self._writes.drop()
 
         try:
             async for attempt in self._retrying(before_sleep=lost):
                 with attempt:
-                    conn = await self._connection()
-                    result = await self._guarded(batch_id, write_batch(conn, batch_id, rows, coordinates, bad, history))
+                    conn = await self._writes.connect()
+                    result = await self._writes.run(
+                        batch_id, write_batch(conn, batch_id, rows, coordinates, bad, history)
+                    )
         except quarantine.TRANSIENT as exc:
             self.postgres_lost = f"{type(exc).__name__}: {exc}"
             logger.error(
