@@ -180,7 +180,8 @@ def _encoded(records: Records, zstd_level: int) -> bytearray:
     if not records.records:
         raise ValueError("an empty batch")
     compressed = cramjam.zstd.compress(records.encoded(), level=zstd_level)
-    buffer = bytearray(_HEADER) + bytes(compressed)
+    buffer = bytearray(_HEADER)
+    buffer += compressed  # the header written below
     _BATCH_HEADER.pack_into(
         buffer,
         0,
