@@ -323,7 +323,7 @@ def render(
             f"{size} B records; runs {each(tool_rates)}; load {', '.join(f'{load:.1f}' for load, _ in tools)}",
         )
     )
-    main = statistics.median(events / m.seconds for m in runs[_main(plan)])
+    deployed = statistics.median(events / m.seconds for m in runs[_deployed(plan)])
     out = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
         f"{events:,} events ({workload.rows:,} rows, {len(workload.files)} monthly files) built from the real "
@@ -339,16 +339,16 @@ def render(
     ]
     fastest, slowest = max(tool_rates), min(tool_rates)
     out.append(
-        f"against the fastest tool run ({fastest:,.0f}) the producer's median ({_main(plan).label}) is "
-        f"{fastest / main:.2f}x under it; against the slowest ({slowest:,.0f}), {slowest / main:.2f}x"
+        f"against the fastest tool run ({fastest:,.0f}) the producer's median ({_deployed(plan).label}) is "
+        f"{fastest / deployed:.2f}x under it; against the slowest ({slowest:,.0f}), {slowest / deployed:.2f}x"
     )
     return "\n".join(out) + "\n"
 
 
-def _main(plan: list[Run]) -> Run:
+def _deployed(plan: list[Run]) -> Run:
     """The producer as deployed: columnar, compiled, default compression, the most reading processes."""
-    deployed = [run for run in plan if run.columnar and run.compiled and not run.codec]
-    return max(deployed, key=lambda run: run.workers) if deployed else plan[0]
+    runs = [run for run in plan if run.columnar and run.compiled and not run.codec]
+    return max(runs, key=lambda run: run.workers) if runs else plan[0]
 
 
 if __name__ == "__main__":
