@@ -31,7 +31,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import e2e_limits, e2e_probes
+from bench import bytecode, e2e_limits, e2e_probes
 from bench.e2e_workload import paced_file
 from bench.workload import build_trip_files
 from devstack import paths, provision
@@ -54,9 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-COMPILED = {"PYTHONPYCACHEPREFIX": str(paths.LOCAL / "pycache"), "PYTHONDONTWRITEBYTECODE": ""}
-"""Services read and write their bytecode in a cache of their own under .local (not in the venv or the
-sources), as their images have it compiled (README, Producer at scale)."""
+COMPILED = {**bytecode.CACHE, **bytecode.WRITE}
+"""services read and write their bytecode in the benchmarks' cache (`bench.bytecode`)"""
 
 
 class Bench:

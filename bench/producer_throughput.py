@@ -53,6 +53,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from bench import bytecode
 from bench.producer_workload import Workload, write_workload
 from devstack import paths
 from devstack.stack import Stack, free_ports
@@ -61,9 +62,8 @@ from services.producer.row_reader import Plausible, read_document
 from shared import topics
 from shared.events import TripEvent, encode
 
-COMPILED = {"PYTHONPYCACHEPREFIX": str(paths.LOCAL / "pycache")}
-"""the producer reads its modules' bytecode from a cache of its own under .local (nothing is written into
-the venv or the sources), filled by `warm_up`"""
+COMPILED = bytecode.CACHE
+"""the producer reads its modules' bytecode from the benchmarks' cache (`bench.bytecode`), filled by `warm_up`"""
 UNCOMPILED = {"PYTHONDONTWRITEBYTECODE": "1"}
 """every module compiled from source at every start (what this environment does by default)"""
 
@@ -74,7 +74,7 @@ def warm_up(stack: Stack, workload: Workload, directory: Path) -> None:
     directory.mkdir(parents=True)
     for path in workload.files[:2]:
         shutil.copy(path, directory / path.name)
-    env = {**COMPILED, "PYTHONDONTWRITEBYTECODE": ""}
+    env = {**COMPILED, **bytecode.WRITE}
     producer_run(stack, directory, directory.parent / "warm-up.log", env, opening_stock="false", read_workers="2")
 
 

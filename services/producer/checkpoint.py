@@ -20,10 +20,12 @@ import json
 import logging
 import os
 import shutil
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import TracebackType
 from typing import Any
+
+from services.producer.in_order import InOrder
 
 logger = logging.getLogger(__name__)
 
@@ -89,20 +91,19 @@ class BackgroundSaves:
 
     def __init__(self, checkpoint: Checkpoint) -> None:
         self.checkpoint = checkpoint
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="checkpoint")
-        self._pending: list[Future[None]] = []
+        self._saves = InOrder("checkpoint")
 
     def save(self, position: Position) -> None:
-        done = [save for save in self._pending if save.done()]
-        self._pending = [save for save in self._pending if not save.done()]
-        for save in done:
-            save.result()
-        self._pending.append(self._thread.submit(self.checkpoint.save, replace(position)))
+        self._saves.submit(self.checkpoint.save, replace(position))
 
     def close(self, check: bool = True) -> None:
         """Wait for every save; with `check`, raise the first failure."""
-        self._thread.shutdown(wait=True)
-        pending, self._pending = self._pending, []
-        if check:
-            for save in pending:
-                save.result()
+        self._saves.wait(check)
+
+    def __enter__(self) -> BackgroundSaves:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close(check=kind is None)  # a failure already on its way out is not hidden by a save's

@@ -278,60 +278,40 @@ class Replayer:
         self.report.stock_events = len(stock)
         total = position.letters + len(stock) + position.events  # an upper bound when sharded
 
-        saves = BackgroundSaves(checkpoint)
+        with BackgroundSaves(checkpoint) as saves:
 
-        def acked(at: int) -> None:
-            position.published = at
-            saves.save(position)
+            def acked(at: int) -> None:
+                position.published = at
+                saves.save(position)
 
-        try:
-            end, begin = await self._publish_sequence(checkpoint, position, options, runs, stock, mine, total, acked)
-        except BaseException:
-            saves.close(check=False)
-            raise
-        saves.close()
+            publisher = Publisher(
+                self.kafka,
+                self.settings.window_events,
+                on_acked=acked,
+                on_item=self.progress.item,
+                on_block=self.progress.tick,
+                frame_topics=frozenset({topics.RAW}),
+                frame_events=self.settings.frame_events,
+                **self._compression(),
+            )
+            await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
+            pacer = None
+            if options.speed > 0:  # from --start, or from the first event (the first one still to send, on a resume)
+                anchor = micros(options.start) if options.start and not position.published else None
+                pacer = Pacer(options.speed, anchor, time.monotonic())
+            self.progress.enter("publishing", total)
+            self.progress.published = begin = position.published
+            if pacer is None and self.settings.frame_events > 1:
+                # dead letters and opening stock one by one, then the events a merged block at a time
+                head = itertools.islice(self._head(checkpoint, position, stock), begin, None)
+                end = await publisher.publish(head, begin)
+                skip = max(0, begin - position.letters - len(stock))
+                end = await publisher.publish_blocks(topics.RAW, merge_blocks(runs), end, skip, options.shard)
+            else:
+                sequence = itertools.islice(self._sequence(checkpoint, position, runs, stock, mine), begin, None)
+                end = await publisher.publish(sequence, begin, pacer)
         self.report.published = end - begin
         EVENTS.inc(self.report.published)
-
-    async def _publish_sequence(
-        self,
-        checkpoint: Checkpoint,
-        position: Position,
-        options: ReplayOptions,
-        runs: list[Path],
-        stock: list[tuple[bytes, bytes]],
-        mine: Callable[[bytes], bool],
-        total: int,
-        acked: Callable[[int], None],
-    ) -> tuple[int, int]:
-        """(end, begin) positions of what was published: the rest of the sequence from the saved position."""
-        publisher = Publisher(
-            self.kafka,
-            self.settings.window_events,
-            on_acked=acked,
-            on_item=self.progress.item,
-            on_block=self.progress.tick,
-            frame_topics=frozenset({topics.RAW}),
-            frame_events=self.settings.frame_events,
-            **self._compression(),
-        )
-        await publisher.prepare([topics.RAW, topics.DEAD_LETTER])
-        pacer = None
-        if options.speed > 0:  # from --start, or from the first event (the first one still to send, on a resume)
-            anchor = micros(options.start) if options.start and not position.published else None
-            pacer = Pacer(options.speed, anchor, time.monotonic())
-        self.progress.enter("publishing", total)
-        self.progress.published = begin = position.published
-        if pacer is None and self.settings.frame_events > 1:
-            # dead letters and opening stock one by one, then the events a merged block at a time
-            head = itertools.islice(self._head(checkpoint, position, stock), begin, None)
-            end = await publisher.publish(head, begin)
-            skip = max(0, begin - position.letters - len(stock))
-            end = await publisher.publish_blocks(topics.RAW, merge_blocks(runs), end, skip, options.shard)
-        else:
-            sequence = itertools.islice(self._sequence(checkpoint, position, runs, stock, mine), begin, None)
-            end = await publisher.publish(sequence, begin, pacer)
-        return end, begin
 
     def _compression(self) -> dict[str, Any]:
         """zstd at `batches.ZSTD_LEVEL` (aiokafka's own is fixed at 3); other codecs as aiokafka builds them."""

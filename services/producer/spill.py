@@ -20,7 +20,6 @@ import heapq
 import os
 import struct
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from services.producer.arrays import arrow, binaries, strings
+from services.producer.in_order import InOrder
 
 Record = tuple[int, str, bytes, bytes]
 """(event time in µs since the epoch, event id, Kafka key, encoded event)"""
@@ -59,8 +59,7 @@ class ExternalSorter:
         """records held: `buffer` plus the rows of `tables`"""
         self.runs: list[Path] = []
         self.count = 0
-        self._syncing: list[Future[None]] = []
-        self._syncer: ThreadPoolExecutor | None = None
+        self._syncs = InOrder("run-sync")
         directory.mkdir(parents=True, exist_ok=True)
 
     def add(self, record: Record) -> None:
@@ -83,13 +82,7 @@ class ExternalSorter:
         """The runs, every one of them on disk (fsync'd) by the time it returns."""
         if self.buffered:
             self._spill()
-        try:
-            for syncing in self._syncing:
-                syncing.result()
-        finally:
-            if self._syncer is not None:
-                self._syncer.shutdown()
-                self._syncer = None
+        self._syncs.wait()
         return self.runs
 
     def _spill(self) -> None:
@@ -111,9 +104,7 @@ class ExternalSorter:
             out.close()
             raise
         # the disk write (about 40 ms a run here) in a thread while this one reads on; `finish` waits for it
-        if self._syncer is None:
-            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="run-sync")
-        self._syncing.append(self._syncer.submit(_sync_and_close, out))
+        self._syncs.submit(_sync_and_close, out)
         self.count += run.num_rows
         self.runs.append(path)
 

@@ -26,10 +26,11 @@ COPY, or an attempt outliving `write_timeout_s`, becomes a transient `PostgresLo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,10 +114,6 @@ class BatchWriter:
     def postgres_lost(self) -> str | None:
         """Why the last write attempt (either half) failed while it is being retried; None when writing works."""
         return self._writes.lost or self._history.lost
-
-    @postgres_lost.setter
-    def postgres_lost(self, why: str | None) -> None:
-        self._writes.lost = why
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
@@ -240,22 +237,7 @@ class BatchWriter:
         label = -1 if batch_id is None else batch_id
         applied: list[int] = []
 
-        def lost(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            RETRIES.inc()
-            logger.warning(
-                "batch %d: postgres history write failed (%s: %s); retry %d in %.1fs",
-                label,
-                type(exc).__name__,
-                exc,
-                state.attempt_number,
-                state.upcoming_sleep,
-                extra={"topic": topics.CLEAN, "batch_id": label},
-            )
-            self._history.lost = f"{type(exc).__name__}: {exc}"
-            self._history.drop()
-
-        async for attempt in self._retrying(before_sleep=lost):
+        async for attempt in self._retrying(self._history, label, "history write"):
             with attempt:
                 conn = await self._history.connect()
                 applied = await self._history.run(label, apply_pending(conn))
@@ -269,13 +251,31 @@ class BatchWriter:
             logger.info("applied the history of batch(es) %s left noted by the last run", applied)
         return applied
 
-    def _retrying(self, before_sleep: Callable[[RetryCallState], None] | None = None) -> AsyncRetrying:
-        """Transient errors retried with exponential backoff until the retry deadline."""
+    def _retrying(self, link: GuardedConnection | None = None, label: int = -1, what: str = "") -> AsyncRetrying:
+        """Transient errors retried with exponential backoff until the retry deadline; with `link`, each failed
+        attempt is counted, logged as batch `label`'s `what`, kept as the link's `lost` reason and its
+        connection dropped (the next attempt connects again)."""
+
+        def failed(state: RetryCallState, link: GuardedConnection) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            link.lost = f"{type(exc).__name__}: {exc}"
+            RETRIES.inc()
+            logger.warning(
+                "batch %d: postgres %s failed (%s); retry %d in %.1fs",
+                label,
+                what,
+                link.lost,
+                state.attempt_number,
+                state.upcoming_sleep,
+                extra={"topic": topics.CLEAN, "batch_id": label},
+            )
+            link.drop()
+
         return AsyncRetrying(
             retry=retry_if_exception(quarantine.is_transient),
             wait=wait_exponential(multiplier=0.2, max=self.retry_max_wait_s),
             stop=stop_after_delay(self.retry_deadline_s),
-            before_sleep=before_sleep,
+            before_sleep=None if link is None else functools.partial(failed, link=link),
             reraise=True,
         )
 
@@ -327,39 +327,25 @@ class BatchWriter:
         bad: list[Quarantined],
         history: bool = True,
     ) -> BatchResult:
-        def lost(state: RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            self.postgres_lost = f"{type(exc).__name__}: {exc}"
-            RETRIES.inc()
-            logger.warning(
-                "batch %d: postgres write failed (%s); retry %d in %.1fs",
-                batch_id,
-                self.postgres_lost,
-                state.attempt_number,
-                state.upcoming_sleep,
-                extra={"topic": topics.CLEAN, "batch_id": batch_id},
-            )
-            self._writes.drop()
-
         try:
-            async for attempt in self._retrying(before_sleep=lost):
+            async for attempt in self._retrying(self._writes, batch_id, "write"):
                 with attempt:
                     conn = await self._writes.connect()
                     result = await self._writes.run(
                         batch_id, write_batch(conn, batch_id, rows, coordinates, bad, history)
                     )
         except quarantine.TRANSIENT as exc:
-            self.postgres_lost = f"{type(exc).__name__}: {exc}"
+            self._writes.lost = f"{type(exc).__name__}: {exc}"
             logger.error(
                 "batch %d: postgres still failing after %.0fs (%s); giving up: the query stops, the process "
                 "exits 1 and its restart reruns the batch from the checkpoint (BIKESHARE_SINK_RETRY_DEADLINE_S)",
                 batch_id,
                 self.retry_deadline_s,
-                self.postgres_lost,
+                self._writes.lost,
                 extra={"topic": topics.CLEAN, "batch_id": batch_id},
             )
             raise
-        self.postgres_lost = None
+        self._writes.lost = None
         for record in bad:
             QUARANTINED.inc()
             logger.error(
