@@ -81,7 +81,9 @@ async def test_resume_after_sigkill_leaves_no_gap(stack: Stack, tmp_path: Path) 
 
 
 async def test_a_kill_while_two_workers_read_restarts_reading_and_leaves_no_gap(stack: Stack, tmp_path: Path) -> None:
-    workload = write_workload(tmp_path / "in", 60_000)
+    # enough that the reading lasts a while: at about 500,000 events/s, 60,000 events were read in about
+    # 0.1 s, and the moment when both readers had written a run and were still alive could fall between looks
+    workload = write_workload(tmp_path / "in", 300_000)
     expected = expected_of(workload.files)
     checkpoints = tmp_path / "checkpoints"
     env = producer_env(stack, checkpoints, run_events="1000", read_workers="2")
@@ -92,7 +94,12 @@ async def test_a_kill_while_two_workers_read_restarts_reading_and_leaves_no_gap(
         spilled = {run.name[:6] for run in checkpoints.glob("*/run-w*.arrow")}
         return descendants(process.pid) if spilled == {"run-w0", "run-w1"} else []
 
-    readers = await eventually("both reading processes wrote a run", both_workers_spilled, 300, poll_s=0.05)
+    try:
+        readers = await eventually("both reading processes wrote a run", both_workers_spilled, 300, poll_s=0.05)
+    except BaseException:  # a failed look leaves no producer behind for the next test
+        process.kill()
+        process.wait()
+        raise
     process.send_signal(signal.SIGKILL)
     killed = await asyncio.to_thread(finish, process, log)
     assert killed.returncode == -signal.SIGKILL
